@@ -23,7 +23,8 @@ cost. Methods, each configuration in a fresh process (:func:`benchmarks.common.r
   nested ``torch.func.jvp`` that returns every order at once, ``no_grad``. aten's ``silu`` has no
   nested forward-mode rule, so this baseline runs a twin base with the same parameters whose
   activation is written ``z * sigmoid(z)`` (same function). Orders ``m <= 3`` only, and each
-  configuration stops after ``--func-budget`` seconds: its time is then **extrapolated** from the
+  configuration stops after ``--func-budget`` CPU seconds (``--func-budget-molecules`` on the
+  molecule batches, enough to finish them): its time is then **extrapolated** from the
   work done (cost model: seeds x nodes of the graph, i.e. ``sum n_g^2`` over graphs), and
   marked as such. Its outputs are dropped graph by graph (its memory is its working set).
 
@@ -36,13 +37,14 @@ by tensors (``torch.profiler``). The floor is the bytes of the non-zero derivati
     python -m benchmarks.derivatives                     # full run (about half an hour on 2 cores)
     python -m benchmarks.derivatives --quick --no-write  # smoke test
 
-Writes ``benchmarks/results/derivatives.json``, ``benchmarks/results/derivatives.png`` and
+Writes ``benchmarks/results/derivatives.json`` (raw records), ``docs/results/derivatives.png`` and
 ``docs/results/derivatives.md``.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import statistics
 import sys
@@ -64,7 +66,7 @@ from benchmarks.common import (
 )
 
 RESULTS_JSON = REPO_ROOT / "benchmarks" / "results" / "derivatives.json"
-PLOT_PATH = REPO_ROOT / "benchmarks" / "results" / "derivatives.png"
+PLOT_PATH = REPO_ROOT / "docs" / "results" / "derivatives.png"
 MARKDOWN_PATH = REPO_ROOT / "docs" / "results" / "derivatives.md"
 
 CHANNELS = 16  # F = d
@@ -76,6 +78,7 @@ FUNC_MAX_ORDER = 3
 DENSE_MAX_FLOP = 4e11  # skip the dense engine above this many floating-point operations
 DENSE_MAX_BYTES = 3 * 2**30  # ... or above this many bytes of dense derivative tensors
 FUNC_SEED_ELEMENTS = 2**22  # torch.func: seeds per vmap call x n x d kept below this
+FIT_MIN_NODES = 200  # second growth fit without the smallest graphs (fixed per-call costs)
 
 
 # --------------------------------------------------------------------------- inputs
@@ -320,7 +323,7 @@ def measure_torch_func(input_path: str, order: int, budget_s: float, threads: in
     wall_start, cpu_start = time.perf_counter(), time.process_time()
     finished = True
     for first, n, edges, start, stop in units():
-        if time.perf_counter() - wall_start > budget_s:
+        if time.process_time() - cpu_start > budget_s:
             finished = False
             break
         run_unit(first, n, edges, start, stop)
@@ -390,7 +393,10 @@ def run_all(args: argparse.Namespace) -> dict[str, Any]:
                             kwargs.update(repeats=args.repeats)
                         else:
                             function = "benchmarks.derivatives:measure_torch_func"
-                            kwargs.update(budget_s=args.func_budget)
+                            molecules = name in ("molbace", "molhiv")
+                            kwargs.update(
+                                budget_s=args.func_budget_molecules if molecules else args.func_budget
+                            )
                         record.update(run_isolated(function, kwargs, timeout=args.timeout))
                     results.append(record)
                     print(_progress_line(record), flush=True)
@@ -454,7 +460,7 @@ def summarise(report: dict[str, Any]) -> dict[str, Any]:
     for order in sorted({r["order"] for r in records}):
         for mode in ("no_grad", "graph", "train"):
             points = [
-                (r["pairs"], r["cpu_median_s"])
+                (r["num_nodes"], r["pairs"], r["cpu_median_s"])
                 for r in records
                 if r["input"].startswith("random")
                 and r["order"] == order
@@ -462,8 +468,10 @@ def summarise(report: dict[str, Any]) -> dict[str, Any]:
                 and r["mode"] == mode
                 and _ok(r)
             ]
-            if len(points) >= 3:
-                fits[f"m{order}_{mode}"] = _loglog_slope(points)
+            for suffix, min_nodes in (("", 0), (f"_n{FIT_MIN_NODES}", FIT_MIN_NODES)):
+                kept = [(pairs, cpu) for n, pairs, cpu in points if n >= min_nodes]
+                if len(kept) >= 3:
+                    fits[f"m{order}_{mode}{suffix}"] = _loglog_slope(kept)
     return {"ratios": rows, "time_vs_pairs_exponent": fits}
 
 
@@ -509,7 +517,7 @@ def render_markdown(report: dict[str, Any]) -> str:
         f"Command: `{report['command']}`  ",
         f"Machine: {info['cores']}-core CPU ({info['cpu']}), torch {info['torch']}, "
         f"{report['threads']} intra-op thread(s); load average at start {report['load_average_start']}  ",
-        f"Date: {info['date_utc']}",
+        f"Date: {info['date_utc']} to {report.get('date_end_utc', '?')}",
         "",
         'Base MPNN: `BaseMPNN(16, 16, 3, conv="gin", act="silu")`, float32, d = F = 16, T = 3; node '
         "features standard normal. Inputs:",
@@ -525,10 +533,13 @@ def render_markdown(report: dict[str, Any]) -> str:
         "graph, `vmap` over all n·F seeds of a chain of m nested `jvp` returning every order, `no_grad`, "
         "on a twin base with the same parameters whose SiLU is written `z * sigmoid(z)` (aten's `silu` has "
         "no nested forward-mode rule). torch.func runs at most "
-        f"{report['func_budget_s']:.0f} s per configuration; times marked * are **extrapolated** from the "
+        f"{report['func_budget_s']:.0f} CPU seconds per configuration on the random graphs "
+        f"({report.get('func_budget_molecules_s', report['func_budget_s']):.0f} s on the molecule batches); "
+        "times marked * are **extrapolated** from the "
         "part done (cost model: seeds x nodes, i.e. sum of n_g^2 over graphs). Each configuration runs in "
         "a fresh process.",
         "",
+        *_headline(table, names),
         "## Time (process CPU seconds, median; * = extrapolated)",
         "",
         "CPU time is reported because the machine was shared with other jobs during the run; wall "
@@ -602,14 +613,17 @@ def render_markdown(report: dict[str, Any]) -> str:
             "## Growth of the engine's time with the number of pairs (random graphs)",
             "",
             "Least-squares slope of log(CPU time) against log(pairs) over the random graphs "
-            f"(n = {', '.join(str(s) for s in report['sizes'])}); 1 = linear.",
+            f"(n = {', '.join(str(s) for s in report['sizes'])}), and over those with "
+            f"n >= {FIT_MIN_NODES} only (fixed per-call costs dominate the smallest); 1 = linear.",
             "",
-            "| m | no_grad | graph | train |",
-            "|---|---|---|---|",
+            "| m | no_grad | graph | train | no_grad, n >= "
+            f"{FIT_MIN_NODES} | graph, n >= {FIT_MIN_NODES} | train, n >= {FIT_MIN_NODES} |",
+            "|---|---|---|---|---|---|---|",
         ]
         for order in orders:
-            cells = [fits.get(f"m{order}_{mode}") for mode in ("no_grad", "graph", "train")]
-            lines.append(f"| {order} | " + " | ".join(_fmt(c) for c in cells) + " |")
+            keys = [f"m{order}_{mode}" for mode in ("no_grad", "graph", "train")]
+            keys += [f"{key}_n{FIT_MIN_NODES}" for key in keys]
+            lines.append(f"| {order} | " + " | ".join(_fmt(fits.get(key)) for key in keys) + " |")
     checks = [r for r in records if r["method"] == "torch_func" and _ok(r)]
     if checks:
         worst = max(r["max_rel_error_vs_engine"] for r in checks)
@@ -643,8 +657,42 @@ def render_markdown(report: dict[str, Any]) -> str:
             if spreads
             else f"Median wall / CPU time of the engine runs above 0.05 s: {statistics.median(ratios):.2f}."
         )
-    lines += ["", "![time and memory against n](../../benchmarks/results/derivatives.png)", ""]
+    lines += ["", "![time and memory against n](derivatives.png)", ""]
     return "\n".join(lines)
+
+
+def _headline(table: dict[tuple, dict[str, Any]], names: list[str], order: int = 3) -> list[str]:
+    """Summary lines at order ``order`` for the molecule batches."""
+    lines = []
+    for name in names:
+        if name.startswith("random"):
+            continue
+        engine, graph, train = (
+            table.get((name, order, "engine", mode)) for mode in ("no_grad", "graph", "train")
+        )
+        func = table.get((name, order, "torch_func", "no_grad"))
+        if not (_ok(engine) and _ok(func)):
+            continue
+        text = (
+            f"- `{name}`, m = {order} ({engine['num_graphs']} graphs, {engine['num_nodes']:,} nodes, "
+            f"{engine['pairs']:,} pairs): torch.func {_seconds(func)} s against the engine's "
+            f"{_seconds(engine)} s without autograd ({func['cpu_median_s'] / engine['cpu_median_s']:.0f}x)"
+        )
+        if _ok(train):
+            text += (
+                f" and {_seconds(train)} s for forward + backward "
+                f"({func['cpu_median_s'] / train['cpu_median_s']:.0f}x)"
+            )
+        tensors = _ratio(engine.get("tensor_peak_bytes"), engine["floor_bytes"])
+        rss = _ratio(engine.get("rss_peak_bytes"), engine["floor_bytes"])
+        text += f"; peak tensor memory without autograd {_fmt(tensors)}x the floor (RSS {_fmt(rss)}x)"
+        if _ok(graph):
+            ratio = _ratio(graph.get("tensor_peak_bytes"), graph["floor_bytes_all_layers"])
+            text += f", with the autograd graph {_fmt(ratio)}x the non-zero bytes of all layers."
+        lines.append(text)
+    if lines:
+        lines = ["## Summary (CPU time; * = extrapolated)", "", *lines, ""]
+    return lines
 
 
 def _fmt(value: float | None) -> str:
@@ -663,7 +711,7 @@ def plot(report: dict[str, Any], path: Path) -> None:
         ("engine", "no_grad", "engine no_grad", "tab:blue", "-"),
         ("engine", "train", "engine train (fwd+bwd)", "tab:green", "-"),
         ("dense", "no_grad", "dense no_grad", "tab:orange", "-"),
-        ("torch_func", "no_grad", "torch.func no_grad (dashed: extrapolated)", "tab:red", "-"),
+        ("torch_func", "no_grad", "torch.func no_grad (open marker: extrapolated)", "tab:red", "-"),
     ]
     fig, axes = plt.subplots(2, len(orders), figsize=(4 * len(orders), 7), squeeze=False)
     for col, order in enumerate(orders):
@@ -673,7 +721,7 @@ def plot(report: dict[str, Any], path: Path) -> None:
             ax = axes[row][col]
             for method, mode, name, color, style in series:
                 points = sorted(
-                    (r["num_nodes_total"], r[key], r.get("extrapolated", False))
+                    (r["num_nodes"], r[key], r.get("extrapolated", False))
                     for r in records
                     if r["order"] == order and r["method"] == method and r["mode"] == mode and r.get(key)
                 )
@@ -687,7 +735,7 @@ def plot(report: dict[str, Any], path: Path) -> None:
                         ax.plot([x], [y], "o", color="white", markeredgecolor=color)
             if key == "rss_peak_bytes":
                 floor = sorted(
-                    (r["num_nodes_total"], r["floor_bytes"] / 2**20)
+                    (r["num_nodes"], r["floor_bytes"] / 2**20)
                     for r in records
                     if r["order"] == order and r["method"] == "engine" and r["mode"] == "no_grad"
                 )
@@ -716,15 +764,24 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--modes", nargs="+", default=["no_grad", "graph", "train"])
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads per run")
-    parser.add_argument("--func-budget", type=float, default=40.0, help="seconds per torch.func config")
+    parser.add_argument("--func-budget", type=float, default=40.0, help="CPU s per torch.func config")
+    parser.add_argument(
+        "--func-budget-molecules", type=float, default=300.0, help="CPU s per torch.func molecule config"
+    )
     parser.add_argument("--timeout", type=float, default=900.0, help="seconds per configuration")
     parser.add_argument("--data-root", default=None)
     parser.add_argument("--no-molecules", action="store_true")
     parser.add_argument("--quick", action="store_true", help="orders 1-2, n = 50, 100, 1 repeat")
     parser.add_argument("--no-write", action="store_true", help="print only")
+    parser.add_argument("--render", action="store_true", help="only rewrite the table and plot from the JSON")
     args = parser.parse_args(argv)
+    if args.render:
+        report = json.loads(RESULTS_JSON.read_text())
+        write_outputs(report, args.no_write)
+        return
     if args.quick:
-        args.orders, args.sizes, args.repeats, args.func_budget = [1, 2], [50, 100], 1, 5.0
+        args.orders, args.sizes, args.repeats = [1, 2], [50, 100], 1
+        args.func_budget = args.func_budget_molecules = 5.0
     command = "python -m benchmarks.derivatives " + " ".join(argv if argv is not None else sys.argv[1:])
     load_start = machine_info()["load_average"]
     report = {
@@ -733,18 +790,22 @@ def main(argv: list[str] | None = None) -> None:
         "threads": args.threads,
         "load_average_start": [round(v, 2) for v in load_start] if load_start else None,
         "func_budget_s": args.func_budget,
+        "func_budget_molecules_s": args.func_budget_molecules,
         "sizes": args.sizes,
         **run_all(args),
     }
-    for record in report["records"]:
-        if "num_nodes" in record:
-            record["num_nodes_total"] = record["num_nodes"]
     _fill_missing_sizes(report)
-    end = machine_info()["load_average"]
-    report["load_average_end"] = [round(v, 2) for v in end] if end else None
+    end = machine_info()
+    report["load_average_end"] = [round(v, 2) for v in end["load_average"]] if end["load_average"] else None
+    report["date_end_utc"] = end["date_utc"]
+    write_outputs(report, args.no_write)
+
+
+def write_outputs(report: dict[str, Any], print_only: bool = False) -> None:
+    """Summary, markdown table and plot of a report (also used by ``--render``)."""
     report["summary"] = summarise(report)
     markdown = render_markdown(report)
-    if args.no_write:
+    if print_only:
         print(markdown)
         return
     write_json_atomic(RESULTS_JSON, report)
@@ -762,7 +823,6 @@ def _fill_missing_sizes(report: dict[str, Any]) -> None:
                 key: record[key]
                 for key in (
                     "num_nodes",
-                    "num_nodes_total",
                     "pairs",
                     "pairs_per_layer",
                     "floor_bytes",
