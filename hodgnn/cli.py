@@ -16,6 +16,7 @@ DELEGATED = {
     "demo": "hodgnn.demo",
     "brec": "hodgnn.expressivity.brec",
     "separation": "hodgnn.expressivity.separation",
+    "counting": "hodgnn.expressivity.counting",
 }
 """Sub-commands implemented by other modules' ``main(argv)``."""
 
