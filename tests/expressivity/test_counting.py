@@ -113,7 +113,8 @@ def test_reduced_run_reports_the_mae_of_its_best_checkpoint(tmp_path):
         model = build_variant(resolve_variant(name), splits.info, seed=0, overrides={"hidden_channels": 16})
         ckpt = next(tmp_path.rglob(f"cycle3/{name}/seed_0/checkpoints/best.ckpt"))
         state = torch.load(ckpt, map_location="cpu", weights_only=False)["state_dict"]
-        model.load_state_dict({k.removeprefix("model."): v for k, v in state.items() if k.startswith("model.")})
+        weights = {k.removeprefix("model."): v for k, v in state.items() if k.startswith("model.")}
+        model.load_state_dict(weights)
         model.eval()
         graphs = prepare_graphs(model, list(splits.test))
         with torch.no_grad():
