@@ -98,18 +98,9 @@ def measure_peak_memory(fn: Callable[[], Any], tensor_peak: bool = True) -> dict
         del out
         gc.collect()
     if tensor_peak:
-        from torch.profiler import ProfilerActivity, profile
+        from hodgnn.testing.memory import tensor_peak_bytes
 
-        with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
-            out = fn()
-            del out
-        events = [e for e in prof.profiler.kineto_results.events() if e.name() == "[memory]"]
-        events.sort(key=lambda e: e.start_ns())
-        live = peak = 0
-        for event in events:
-            live += event.nbytes()
-            peak = max(peak, live)
-        result["tensor_peak_bytes"] = peak
+        result["tensor_peak_bytes"] = tensor_peak_bytes(fn)
     return result
 
 

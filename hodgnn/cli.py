@@ -139,6 +139,21 @@ def print_comparison(results, description: str) -> None:
     print("(test MAE at the best validation epoch, normalised; per-count columns in counts, mean over seeds)")
 
 
+def memory_budget_message(error) -> str:
+    """The one-line report of a :class:`~hodgnn.derivatives.MemoryBudgetError` in ``hodgnn train``:
+    what was estimated, the estimate, the budget, and the config changes that lower or raise them."""
+    return (
+        f"hodgnn train: memory budget exceeded: {error.what} would need about "
+        f"{error.estimate_bytes / 2**30:.2f} GiB ({error.estimate_bytes:,} bytes, estimated before "
+        f"allocating) but the budget is {error.budget_bytes / 2**30:.2f} GiB "
+        f"({error.budget_bytes:,} bytes). Remedies: a smaller data.batch_size; for HOD-GNN "
+        "diagonal-only derivatives (model.options.u_node=diagonal model.options.u_out=false), a smaller "
+        "model.options.order, base_layers or base_in_channels; for DS-GNN fewer "
+        "model.options.subgraph_layers or subgraph_channels; or a larger budget "
+        "(model.options.memory_budget=BYTES or the HODGNN_MEMORY_BUDGET environment variable)"
+    )
+
+
 def train_command(args: argparse.Namespace) -> int:
     from hodgnn.train.config import ConfigError, describe_config, load_config
     from hodgnn.train.defaults import DEFAULT_DESCRIPTION, default_experiments
@@ -167,6 +182,7 @@ def train_command(args: argparse.Namespace) -> int:
     if checkpoint is not None and len(configs) > 1:
         print("hodgnn train: --resume CKPT needs --config (one experiment)", file=sys.stderr)
         return 2
+    from hodgnn.derivatives import MemoryBudgetError
     from hodgnn.train.runner import load_splits
 
     results = []
@@ -185,6 +201,12 @@ def train_command(args: argparse.Namespace) -> int:
             )
             results.append(result)
             print(f"\n{result.table}written to {result.folder}/summary.md")
+    except MemoryBudgetError as error:
+        # Raised before the tensors are allocated; the runner has written the run's ``failed``
+        # results.json and kept its checkpoints and every earlier seed's results.
+        print(memory_budget_message(error), file=sys.stderr)
+        shutdown_process_group(barrier=False)
+        return 2
     except (NonFiniteLossError, RunConfigMismatchError, ConfigError, FileNotFoundError, ValueError) as error:
         print(f"hodgnn train: {type(error).__name__}: {error}", file=sys.stderr)
         shutdown_process_group(barrier=False)

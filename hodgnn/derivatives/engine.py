@@ -23,6 +23,7 @@ import torch
 from torch import Tensor
 from torch.utils.checkpoint import checkpoint
 
+from hodgnn.derivatives.memory import mixed_derivative_bytes, node_derivative_bytes
 from hodgnn.derivatives.support import (
     PairSupport,
     RowMap,
@@ -263,17 +264,12 @@ def _estimate_bytes(
     in_channels: int,
     itemsize: int,
     triples: TripleSupport | None = None,
+    all_layers: bool = False,
 ) -> int:
-    """Bytes of the jets kept for the backward pass: per layer and linear map, the pair jets
-    ``P_t * order * F * d`` (twice: before and after the activation), plus the mixed jets."""
-    width = max(base.hidden_channels, in_channels)
-    per_layer = 2 * len(base.layers[0].linears) + 1
-    total = sum(pairs.num_pairs(t) for t in range(pairs.num_layers + 1))
-    estimate = total * order * in_channels * width * itemsize * per_layer
+    """Estimated peak bytes of the forward and backward pass (see :mod:`hodgnn.derivatives.memory`)."""
     if triples is not None:
-        total_triples = sum(int(k.numel()) for k in triples.keys)
-        estimate += total_triples * order * order * in_channels**2 * width * itemsize * per_layer
-    return estimate
+        return mixed_derivative_bytes(base, pairs, triples, order, in_channels, itemsize)
+    return node_derivative_bytes(base, pairs, order, in_channels, itemsize, all_layers)
 
 
 def _propagate(
@@ -416,7 +412,7 @@ def node_derivatives(
         support = build_pair_support(edge_index, x.size(0), base.num_layers, diagonal_only, memory_budget)
     elif support.num_layers != base.num_layers or support.num_nodes != x.size(0):
         raise ValueError("the given support was built for another graph or depth")
-    estimate = _estimate_bytes(base, support, order, x.size(1), x.element_size())
+    estimate = _estimate_bytes(base, support, order, x.size(1), x.element_size(), None, all_layers)
     check_memory(estimate, memory_budget, "the derivative tensors")
     fact = factorials(order, x.dtype, x.device).view(1, order, 1, 1) if scale == "derivative" else None
     layers = _propagate(base, x, edge_index, edge_attr, order, support, None, last_scale=fact)

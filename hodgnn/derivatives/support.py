@@ -32,19 +32,36 @@ DEFAULT_MEMORY_BUDGET = int(float(os.environ.get("HODGNN_MEMORY_BUDGET", 8 * 2**
 
 
 class MemoryBudgetError(RuntimeError):
-    """Raised before allocating derivative tensors that would exceed the memory budget."""
+    """Raised before allocating tensors whose estimated size exceeds the memory budget.
 
+    Attributes:
+        estimate_bytes: the estimated peak in bytes.
+        budget_bytes: the budget it exceeds, in bytes.
+        what: what was estimated (e.g. ``"the derivative tensors"``).
+    """
 
-def check_memory(estimate: int, budget: int | None, what: str) -> None:
-    """Raise :class:`MemoryBudgetError` stating the estimate when it exceeds ``budget``."""
-    budget = DEFAULT_MEMORY_BUDGET if budget is None else budget
-    if estimate > budget:
-        raise MemoryBudgetError(
-            f"{what} would need about {estimate / 2**30:.2f} GiB "
-            f"({estimate:,} bytes), above the memory budget of {budget / 2**30:.2f} GiB; "
+    def __init__(self, estimate_bytes: int, budget_bytes: int, what: str):
+        self.estimate_bytes = int(estimate_bytes)
+        self.budget_bytes = int(budget_bytes)
+        self.what = str(what)
+        super().__init__(
+            f"{what} would need about {estimate_bytes / 2**30:.2f} GiB "
+            f"({estimate_bytes:,} bytes), above the memory budget of {budget_bytes / 2**30:.2f} GiB; "
             "use a smaller batch, fewer layers, diagonal_only=True, or raise memory_budget "
             "(or the HODGNN_MEMORY_BUDGET environment variable)"
         )
+
+    def __reduce__(self):
+        # The constructor takes the attributes, not the message: pickle (DDP, subprocesses) by them.
+        return (type(self), (self.estimate_bytes, self.budget_bytes, self.what))
+
+
+def check_memory(estimate: int, budget: int | None, what: str) -> None:
+    """Raise :class:`MemoryBudgetError` stating the estimate when it exceeds ``budget`` (bytes;
+    ``None``: ``$HODGNN_MEMORY_BUDGET``, else 8 GiB)."""
+    budget = DEFAULT_MEMORY_BUDGET if budget is None else budget
+    if estimate > budget:
+        raise MemoryBudgetError(int(estimate), int(budget), what)
 
 
 @dataclass

@@ -413,25 +413,31 @@ def run_experiment(
         dataset = load_splits(config)
     runs = []
     transformed = None
+    folder = Path(config.train.output_dir) / config.resolved_run_name
     for offset in range(seeds):
-        result, transformed = run_seed(
-            config,
-            config.train.seed + offset,
-            dataset,
-            transformed=transformed or None,
-            resume=resume,
-            restart=restart,
-            checkpoint_path=checkpoint_path if offset == 0 else None,
-            callbacks=callbacks,
-            model_builder=model_builder,
-        )
+        try:
+            result, transformed = run_seed(
+                config,
+                config.train.seed + offset,
+                dataset,
+                transformed=transformed or None,
+                resume=resume,
+                restart=restart,
+                checkpoint_path=checkpoint_path if offset == 0 else None,
+                callbacks=callbacks,
+                model_builder=model_builder,
+            )
+        except Exception:
+            # The failed seed has written its own results.json; summarise the seeds done so far.
+            if runs and is_global_zero():
+                write_summary(folder, runs)
+            raise
         runs.append(result)
         print(
             f"[hodgnn] {config.resolved_run_name} seed {result['seed']}: best epoch {result['best_epoch']}, "
             f"val {result['metric']} {result['val_metric']:.4f}, "
             f"test {result['metric']} {result['test_metric']:.4f}"
         )
-    folder = Path(config.train.output_dir) / config.resolved_run_name
     rows, table = [], ""
     if is_global_zero():
         rows, table = write_summary(folder, runs)

@@ -153,6 +153,21 @@ def test_tiny_budget_raises_with_the_estimate(case, fn_name):
     assert isinstance(info.value, RuntimeError)
     assert stated_bytes(str(info.value)) > 1
     assert "memory budget" in str(info.value)
+    # the attributes carry what the message states
+    assert info.value.estimate_bytes == stated_bytes(str(info.value))
+    assert info.value.budget_bytes == 1
+    assert info.value.what and str(info.value).startswith(info.value.what)
+
+
+def test_memory_budget_error_pickles_with_its_attributes():
+    """DDP and subprocess workers send exceptions through pickle: the attributes must survive."""
+    import pickle
+
+    error = MemoryBudgetError(3 * 2**30, 2**30, "the derivative tensors")
+    copy = pickle.loads(pickle.dumps(error))
+    assert (copy.estimate_bytes, copy.budget_bytes, copy.what) == (3 * 2**30, 2**30, "the derivative tensors")
+    assert str(copy) == str(error)
+    assert "3.00 GiB (3,221,225,472 bytes)" in str(error) and "1.00 GiB" in str(error)
 
 
 def test_estimate_covers_the_derivative_tensors(case):

@@ -114,8 +114,10 @@ def test_ds_gnn_memory_guard_states_the_estimate(float_batch):
     expected_nodes = int((sizes * sizes).sum())
     estimate = model.estimate_bytes(batch.batch, batch.edge_index, 3, 8)
     assert estimate > 16 * 8 * expected_nodes * model.subgraph_layers  # at least the activations
-    with pytest.raises(MemoryBudgetError, match=f"{estimate:,} bytes"):
+    with pytest.raises(MemoryBudgetError, match=f"{estimate:,} bytes") as info:
         model(batch)
+    assert (info.value.estimate_bytes, info.value.budget_bytes) == (estimate, 10_000)
+    assert info.value.what == "the DS-GNN subgraph bag"
 
 
 @pytest.mark.parametrize(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import statistics
 
 import pytest
@@ -103,3 +104,51 @@ def test_resume_from_an_explicit_checkpoint(tmp_path):
     after = read_json(second / "synthetic-counts" / "gin" / "seed_0" / "results.json")["history"]
     assert len(before) == 1 and len(after) == 2
     assert after[0] == before[0]
+
+
+TINY_HODGNN = TINY.replace(
+    "  name: gin\n  options: {hidden_channels: 4, num_layers: 1}",
+    "  name: hodgnn\n"
+    "  options: {hidden_channels: 4, num_layers: 1, order: 1, base_layers: 2, base_channels: 2}",
+)
+
+
+def test_memory_budget_error_exits_2_with_one_line_and_keeps_results(tmp_path, capsys, monkeypatch):
+    """Seed 0 trains under the default budget; seed 1 runs under a 1 kB budget and is stopped by the
+    guard at its first batch: exit status 2, one line on stderr naming the estimate, the budget and
+    the remedies, no traceback; seed 0's results and the summary of the seeds done are kept."""
+    import hodgnn.derivatives.support as support_module
+    import hodgnn.train.runner as runner_module
+
+    assert "name: hodgnn" in TINY_HODGNN
+    config = tmp_path / "tiny.yaml"
+    config.write_text(TINY_HODGNN)
+    out = tmp_path / "runs"
+    run_seed = runner_module.run_seed
+
+    def run_seed_with_tiny_budget_from_seed_1(config, seed, *args, **kwargs):
+        if seed == 1:
+            monkeypatch.setattr(support_module, "DEFAULT_MEMORY_BUDGET", 1000)
+        return run_seed(config, seed, *args, **kwargs)
+
+    monkeypatch.setattr(runner_module, "run_seed", run_seed_with_tiny_budget_from_seed_1)
+    capsys.readouterr()
+    assert main(["train", "--config", str(config), "--seeds", "2", "--output-dir", str(out)]) == 2
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1, err
+    assert "Traceback" not in err
+    line = lines[0]
+    failed = read_json(out / "synthetic-counts" / "hodgnn" / "seed_1" / "results.json")
+    assert failed["status"] == "failed" and failed["error"].startswith("MemoryBudgetError: the ")
+    what = failed["error"].removeprefix("MemoryBudgetError: ").split(" would need")[0]
+    assert line.startswith(f"hodgnn train: memory budget exceeded: {what} would need about ")
+    estimate = int(re.search(r"\(([\d,]+) bytes\)", failed["error"]).group(1).replace(",", ""))
+    assert f"({estimate:,} bytes" in line and "(1,000 bytes)" in line
+    remedies = ("data.batch_size", "u_node=diagonal", "HODGNN_MEMORY_BUDGET", "model.options.memory_budget")
+    assert all(remedy in line for remedy in remedies), line
+    done = read_json(out / "synthetic-counts" / "hodgnn" / "seed_0" / "results.json")
+    assert done["status"] == "completed" and len(done["history"]) == 2
+    assert (out / "synthetic-counts" / "hodgnn" / "seed_0" / "checkpoints" / "last.ckpt").exists()
+    summary = read_json(out / "synthetic-counts" / "hodgnn" / "summary.json")
+    assert summary["seeds"] == [0]

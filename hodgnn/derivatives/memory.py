@@ -1,0 +1,189 @@
+r"""Upper-bound estimates of the peak memory of a derivative computation, forward and backward.
+
+The memory guard (:func:`~hodgnn.derivatives.support.check_memory`) compares these estimates with
+the budget before the engine allocates any jet. They count, from the supports alone, every tensor
+of the size of a layer's jets that the engine (:mod:`hodgnn.derivatives.engine`) creates and what
+autograd keeps of it until the backward pass, and the backward pass's gradients of the same sizes.
+They are meant to be at least the true peak of the tensors allocated by one forward plus backward
+pass of the derivative computation (``tests/derivatives/test_memory.py`` measures it with
+:func:`hodgnn.testing.memory.tensor_peak_bytes`) and within a small factor of it.
+
+Notation (all counts in elements; bytes = elements x ``itemsize``): :math:`T` layers, order
+:math:`m`, base input width :math:`F`, base width :math:`d`, :math:`L` linear maps per base MLP,
+:math:`P_t` pairs, :math:`M_t` pair messages (support entries moved along an edge) and
+:math:`Q_t` triples at layer :math:`t`, :math:`d_0 = F`, :math:`d_t = d`.
+
+**Single-node derivatives** (:func:`node_derivative_bytes`). Per layer, the aggregated jets
+:math:`A_t = P_t\, m F d_{t-1}` (kept for the backward pass: the MLP runs checkpointed on chunks of
+them), the gathered activation coefficients :math:`G_t = P_t\, L\, m\, d` (kept likewise), and the
+layer output :math:`B_t = P_t\, m F d`; ``gine`` adds its per-message jets and coefficients
+:math:`N_t = M_t\, m (F + 1) d_{t-1}` (kept). The forward pass keeps
+:math:`\sum_t (A_t + G_t + N_t + B_{t-1})` (:math:`B_{t-1}`: the product's input, kept when the
+aggregation weights are learnable), the output :math:`B_T` and, with ``all_layers``, every
+:math:`B_t`. The backward pass adds the gradients of the returned jets (:math:`\sum B_t` or
+:math:`B_T`) and, at the layer where it peaks, the chunk gradients and their concatenation
+(:math:`2 (A_t + G_t + N_t)`), the gradient of the output and of the input
+(:math:`2 B_t + B_{t-1}`), plus the recomputed chunk intermediates (:math:`(m + 4) L` chunks of
+:data:`~hodgnn.derivatives.engine.CHUNK_BYTES`, at most the layer's size):
+
+.. math::
+    \text{bytes} = s \Big[\sum_t (A_t + G_t + N_t + B_{t-1}) + 2 B_T
+        + [\text{all\_layers}]\, 2 \sum_{t<T} B_t
+        + \max_t \big(2 (A_t + G_t + N_t) + 2 B_t + B_{t-1}
+        + \min(A_t + B_t, (m + 4) L\, c)\big)\Big] + \text{support} + \text{nodes}
+
+with :math:`c` the chunk size in elements.
+
+**Mixed derivatives** (:func:`mixed_derivative_bytes`), computed without checkpointing, so
+autograd keeps most of what the forward pass creates. Per layer, the aggregation's output and, per
+linear map, the weight product and the bivariate composition: :math:`K_m` tensors of
+:math:`Q_t F^2 w_t` elements (:math:`w_t = \max(d_{t-1}, d)`), where :math:`K_m` =
+:func:`bivariate_intermediates` (every product and partial sum of the powers :math:`\delta^k`,
+:math:`k = 2..2m`, every :math:`g_k` product and accumulated output of
+:func:`~hodgnn.derivatives.taylor.compose_bivariate`) :math:`+ 2m` (the two gathered pure parts)
+:math:`+ m^2` (the stacked output); the pair jets likewise with at most :math:`(m + 1)^2` tensors
+per univariate composition; ``gine`` adds :math:`K_m` tensors per triple message
+:math:`M'_t`; the backward pass adds four gradients of the largest layer:
+
+.. math::
+    \text{bytes} = s \Big[\sum_t \Big(Q_t F^2 \big(m^2 d_{t-1} + L (m^2 d + K_m w_t)\big)
+        + P_t F \big(m\, d_{t-1} + L (m\, d + (m + 1)^2 w_t)\big)
+        + [\text{gine}]\, M'_t F^2 d_{t-1} K_m\Big)
+        + 4 \max_t Q_t m^2 F^2 w_t\Big] + \text{supports} + \text{nodes}
+
+**Support and nodes**: the index tensors of the supports (int64, counted from the tensors
+themselves), the row maps and transposes the aggregation builds on first use (7 int64 per
+support entry, self entries and messages), and per layer :math:`8 (k + 2) L\, n\, d` elements for
+the node-level primal values, activation coefficients of orders :math:`0..k` (:math:`k = m`, or
+:math:`2m` for mixed derivatives) and their gradients.
+"""
+
+from __future__ import annotations
+
+from dataclasses import fields, is_dataclass
+
+from torch import Tensor
+
+from hodgnn.derivatives.support import PairSupport, TripleSupport
+
+INDEX_BYTES = 8
+"""Bytes per support index (int64)."""
+
+
+def _tensor_bytes(obj) -> int:
+    """Bytes of the tensors held by a support (dataclasses, lists of tensors)."""
+    if isinstance(obj, Tensor):
+        return obj.numel() * obj.element_size()
+    if isinstance(obj, (list, tuple)):
+        return sum(_tensor_bytes(item) for item in obj)
+    if is_dataclass(obj):
+        return sum(_tensor_bytes(getattr(obj, f.name)) for f in fields(obj) if not f.name.startswith("_"))
+    return 0
+
+
+def support_bytes(support: PairSupport | TripleSupport) -> int:
+    """Index bytes of a support: its own tensors, plus the row maps (``cols``, ``order``, the
+    transposed ``cols``, ``order`` and ``perm``, the transient ``rows``: 7 indices per transition
+    entry) that the aggregation builds on first use."""
+    entries = sum(int(step.self_src.numel() + step.msg_src.numel()) for step in support.transitions)
+    offsets = sum(int(step.num_src + step.num_dst) for step in support.transitions)
+    return _tensor_bytes(support) + INDEX_BYTES * (7 * entries + offsets)
+
+
+def _layer_shapes(base, in_channels: int) -> list[tuple[int, int]]:
+    """``(d_{t-1}, d_t)`` of every layer: the width of the jets entering and leaving it."""
+    widths = [in_channels] + [base.hidden_channels] * base.num_layers
+    return list(zip(widths[:-1], widths[1:], strict=True))
+
+
+def _node_bytes(base, num_nodes: int, taylor_order: int, itemsize: int) -> int:
+    """Node-level primal values, activation coefficients (orders ``0..taylor_order``) and their
+    gradients, every layer."""
+    linears = len(base.layers[0].linears)
+    per_layer = 8 * (taylor_order + 2) * linears * num_nodes * base.hidden_channels
+    return per_layer * base.num_layers * itemsize
+
+
+def node_derivative_bytes(
+    base, pairs: PairSupport, order: int, in_channels: int, itemsize: int, all_layers: bool = False
+) -> int:
+    """Estimated peak bytes of :func:`~hodgnn.derivatives.node_derivatives` (forward and backward
+    pass, support included); the formula is in the module docstring."""
+    from hodgnn.derivatives.engine import CHUNK_BYTES  # the engine imports this module
+
+    m, F, linears = order, in_channels, len(base.layers[0].linears)
+    d = base.hidden_channels
+    chunk = (m + 4) * linears * CHUNK_BYTES // itemsize
+    gine = base.conv == "gine"
+    kept = peak_layer = 0
+    outputs = []
+    previous = pairs.num_pairs(0) * m * F * F  # the identity jets of layer 0
+    for t, (d_in, d_out) in enumerate(_layer_shapes(base, F), start=1):
+        num_pairs = pairs.num_pairs(t)
+        step = pairs.transitions[t - 1]
+        aggregated = num_pairs * m * F * d_in
+        coefficients = num_pairs * linears * m * d
+        messages = step.num_messages * m * (F + 1) * d_in if gine else 0
+        output = num_pairs * m * F * d_out
+        kept += aggregated + coefficients + messages + previous
+        working = 2 * (aggregated + coefficients + messages) + 2 * output + previous
+        peak_layer = max(peak_layer, working + min(aggregated + output, chunk))
+        outputs.append(output)
+        previous = output
+    returned = sum(outputs) if all_layers else outputs[-1]
+    elements = kept + 2 * returned + peak_layer
+    return elements * itemsize + support_bytes(pairs) + _node_bytes(base, pairs.num_nodes, order, itemsize)
+
+
+def bivariate_intermediates(order: int) -> int:
+    """Tensors :func:`~hodgnn.derivatives.taylor.compose_bivariate` creates at truncation ``order``
+    (every product ``x * y``, every partial sum, every ``g_k`` product and accumulated output),
+    counted by running its loops on the keys alone."""
+    keys = [(a, b) for a in range(order + 1) for b in range(order + 1) if a + b > 0]
+    mixed = [(a, b) for a, b in keys if a > 0 and b > 0]
+    created = len(mixed)  # g_1 * delta
+    power = set(keys)
+    for _ in range(2, 2 * order + 1):
+        products: dict[tuple[int, int], int] = {}
+        for a1, b1 in power:
+            for a2, b2 in keys:
+                key = (a1 + a2, b1 + b2)
+                if key[0] <= order and key[1] <= order:
+                    products[key] = products.get(key, 0) + 1
+        created += sum(2 * count - 1 for count in products.values())  # products and partial sums
+        power = set(products)
+        created += 2 * len(power & set(mixed))  # g_k * power and the accumulated output
+    return created
+
+
+def mixed_derivative_bytes(
+    base, pairs: PairSupport, triples: TripleSupport, order: int, in_channels: int, itemsize: int
+) -> int:
+    """Estimated peak bytes of :func:`~hodgnn.derivatives.mixed_derivatives` (forward and backward
+    pass, supports included); the formula is in the module docstring."""
+    m, F, linears = order, in_channels, len(base.layers[0].linears)
+    # [Q, F, F, d]-sized tensors per composition: its intermediates, the two gathered pure parts
+    # (at most m each) and the stacked output (m^2)
+    per_compose = bivariate_intermediates(m) + 2 * m + m * m
+    kept = largest = 0
+    for t, (d_in, d_out) in enumerate(_layer_shapes(base, F), start=1):
+        num_triples = int(triples.keys[t].numel())
+        num_pairs = pairs.num_pairs(t)
+        width = max(d_in, d_out)
+        # the aggregation's output, then per linear map the weight product and the composition
+        layer = num_triples * F * F * (m * m * d_in + linears * (m * m * d_out + per_compose * width))
+        # the pair jets likewise, with the univariate composition ((m + 1)^2 tensors at most)
+        layer += num_pairs * F * (m * d_in + linears * (m * d_out + (m + 1) ** 2 * width))
+        kept += layer
+        largest = max(largest, num_triples * m * m * F * F * width)
+    if base.conv == "gine":
+        for t, (d_in, _) in enumerate(_layer_shapes(base, F)):
+            step = triples.transitions[t]
+            kept += step.num_messages * F * F * d_in * per_compose
+    elements = kept + 4 * largest
+    return (
+        elements * itemsize
+        + support_bytes(pairs)
+        + support_bytes(triples)
+        + _node_bytes(base, pairs.num_nodes, 2 * order, itemsize)
+    )
