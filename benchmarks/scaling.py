@@ -779,7 +779,20 @@ def render(extra_sections: list[str] | None = None) -> str:
         lines += peptides_markdown(json.loads(PEPTIDES_JSON.read_text()))
     if SYNTHETIC_JSON.exists():
         lines += synthetic_markdown(json.loads(SYNTHETIC_JSON.read_text()))
-    return "\n".join(lines + (extra_sections or []))
+    return "\n".join(lines + (extra_sections or []) + _hand_written_sections())
+
+
+HAND_WRITTEN_MARKER = "<!-- hand-written sections: kept as they are when this file is rendered again -->"
+
+
+def _hand_written_sections() -> list[str]:
+    """The part of the current ``scale.md`` from :data:`HAND_WRITTEN_MARKER` on (measurements made by
+    hand, not by this script), so that rendering again keeps it."""
+    if not MARKDOWN_PATH.exists():
+        return []
+    text = MARKDOWN_PATH.read_text()
+    start = text.find(HAND_WRITTEN_MARKER)
+    return ["", text[start:].rstrip("\n"), ""] if start >= 0 else []
 
 
 def write_outputs(payload: dict[str, Any], json_path: Path) -> None:

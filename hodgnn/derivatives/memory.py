@@ -18,8 +18,9 @@ Notation (all counts in elements; bytes = elements x ``itemsize``): :math:`T` la
 them), the gathered activation coefficients :math:`G_t = P_t\, L\, m\, d` (kept likewise), and the
 layer output :math:`B_t = P_t\, m F d`; ``gine`` adds its per-message jets and coefficients
 :math:`N_t = M_t\, m (F + 1) d_{t-1}` (kept). The forward pass keeps
-:math:`\sum_t (A_t + G_t + N_t + B_{t-1})` (:math:`B_{t-1}`: the product's input, kept when the
-aggregation weights are learnable), the output :math:`B_T` and, with ``all_layers``, every
+:math:`\sum_t (A_t + G_t + N_t + [\epsilon_t]\, B_{t-1})` (:math:`B_{t-1}`: the product's input,
+kept when the aggregation weights are learnable, :math:`[\epsilon_t]`: a trained :math:`\epsilon`),
+the output :math:`B_T` and, with ``all_layers``, every
 :math:`B_t`. The backward pass adds the gradients of the returned jets (:math:`\sum B_t` or
 :math:`B_T`) and, at the layer where it peaks, the chunk gradients and their concatenation
 (:math:`2 (A_t + G_t + N_t)`), the gradient of the output and of the input
@@ -27,7 +28,7 @@ aggregation weights are learnable), the output :math:`B_T` and, with ``all_layer
 :data:`~hodgnn.derivatives.engine.CHUNK_BYTES`, at most the layer's size):
 
 .. math::
-    \text{bytes} = s \Big[\sum_t (A_t + G_t + N_t + B_{t-1}) + 2 B_T
+    \text{bytes} = s \Big[\sum_t (A_t + G_t + N_t + [\epsilon_t]\, B_{t-1}) + 2 B_T
         + [\text{all\_layers}]\, 2 \sum_{t<T} B_t
         + \max_t \big(2 (A_t + G_t + N_t) + 2 B_t + B_{t-1}
         + \min(A_t + B_t, (m + 4) L\, c)\big)\Big] + \text{support} + \text{nodes}
@@ -53,7 +54,7 @@ per univariate composition; ``gine`` adds :math:`K_m` tensors per triple message
 
 **Support and nodes**: the index tensors of the supports (int64, counted from the tensors
 themselves), the row maps and transposes the aggregation builds on first use (7 int64 per
-support entry, self entries and messages), and per layer :math:`8 (k + 2) L\, n\, d` elements for
+support entry, self entries and messages), and per layer :math:`4 (k + 2) L\, n\, d` elements for
 the node-level primal values, activation coefficients of orders :math:`0..k` (:math:`k = m`, or
 :math:`2m` for mixed derivatives) and their gradients.
 """
@@ -100,8 +101,13 @@ def _node_bytes(base, num_nodes: int, taylor_order: int, itemsize: int) -> int:
     """Node-level primal values, activation coefficients (orders ``0..taylor_order``) and their
     gradients, every layer."""
     linears = len(base.layers[0].linears)
-    per_layer = 8 * (taylor_order + 2) * linears * num_nodes * base.hidden_channels
+    per_layer = 4 * (taylor_order + 2) * linears * num_nodes * base.hidden_channels
     return per_layer * base.num_layers * itemsize
+
+
+def _learnable_weights(layer) -> bool:
+    """Whether the layer's aggregation weights need a gradient (a trained :math:`\\epsilon`)."""
+    return layer.conv in ("gin", "gine", "mean") and bool(layer.eps.requires_grad)
 
 
 def node_derivative_bytes(
@@ -125,7 +131,9 @@ def node_derivative_bytes(
         coefficients = num_pairs * linears * m * d
         messages = step.num_messages * m * (F + 1) * d_in if gine else 0
         output = num_pairs * m * F * d_out
-        kept += aggregated + coefficients + messages + previous
+        # the product saves its input only when the aggregation weights are learnable
+        saved_input = previous if _learnable_weights(base.layers[t - 1]) else 0
+        kept += aggregated + coefficients + messages + saved_input
         working = 2 * (aggregated + coefficients + messages) + 2 * output + previous
         peak_layer = max(peak_layer, working + min(aggregated + output, chunk))
         outputs.append(output)
