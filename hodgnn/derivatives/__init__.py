@@ -11,6 +11,7 @@ from hodgnn.derivatives.engine import (
 from hodgnn.derivatives.support import (
     MemoryBudgetError,
     PairSupport,
+    SupportCache,
     TripleSupport,
     build_pair_support,
     build_triple_support,
@@ -23,6 +24,7 @@ __all__ = [
     "MixedDerivatives",
     "NodeDerivatives",
     "PairSupport",
+    "SupportCache",
     "TripleSupport",
     "build_pair_support",
     "build_triple_support",

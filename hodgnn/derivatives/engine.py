@@ -374,6 +374,19 @@ def _prepare(base, x, edge_index, edge_attr, order, scale):
         raise ValueError("the base MPNN uses conv='gine', which needs edge_attr")
 
 
+def _check_support(support: PairSupport, base, x: Tensor, diagonal_only: bool) -> None:
+    """A precomputed support must match the graph size, the depth and the pruning asked for."""
+    if support.num_layers != base.num_layers or support.num_nodes != x.size(0):
+        raise ValueError(
+            f"the given support was built for {support.num_nodes} nodes and {support.num_layers} layers, "
+            f"not {x.size(0)} nodes and {base.num_layers} layers"
+        )
+    if support.diagonal_only != diagonal_only:
+        raise ValueError(
+            f"the given support has diagonal_only={support.diagonal_only}, the call asks for {diagonal_only}"
+        )
+
+
 def node_derivatives(
     base,
     x: Tensor,
@@ -410,8 +423,8 @@ def node_derivatives(
     _prepare(base, x, edge_index, edge_attr, order, scale)
     if support is None:
         support = build_pair_support(edge_index, x.size(0), base.num_layers, diagonal_only, memory_budget)
-    elif support.num_layers != base.num_layers or support.num_nodes != x.size(0):
-        raise ValueError("the given support was built for another graph or depth")
+    else:
+        _check_support(support, base, x, diagonal_only)
     estimate = _estimate_bytes(base, support, order, x.size(1), x.element_size(), None, all_layers)
     check_memory(estimate, memory_budget, "the derivative tensors")
     fact = factorials(order, x.dtype, x.device).view(1, order, 1, 1) if scale == "derivative" else None
@@ -455,17 +468,27 @@ def mixed_derivatives(
     edge_attr: Tensor | None = None,
     scale: str = "derivative",
     memory_budget: int | None = None,
+    support: PairSupport | None = None,
+    triple_support: TripleSupport | None = None,
 ) -> MixedDerivatives:
     r"""Mixed derivatives over two distinct nodes (the ``k = 2`` case of HOD-GNN):
     :math:`\partial^{a+b} h^{(T)}_{v,i} / \partial x_{u_1,j_1}^a \partial x_{u_2,j_2}^b`,
     :math:`a, b = 1..m`, for every triple with :math:`u_1 \ne u_2` both within
     :math:`T` hops of :math:`v`.
 
-    The tensor grows with :math:`F^2`: feed the base MPNN a low-dimensional input.
+    The tensor grows with :math:`F^2`: feed the base MPNN a low-dimensional input. ``support``
+    and ``triple_support`` (precomputed, e.g. by a :class:`~hodgnn.derivatives.SupportCache`)
+    must be the full pair support of this graph and the triples over it.
     """
     _prepare(base, x, edge_index, edge_attr, order, scale)
-    pairs = build_pair_support(edge_index, x.size(0), base.num_layers, False, memory_budget)
-    triples = build_triple_support(pairs, memory_budget)
+    pairs = support
+    if pairs is None:
+        pairs = build_pair_support(edge_index, x.size(0), base.num_layers, False, memory_budget)
+    else:
+        _check_support(pairs, base, x, False)
+    triples = build_triple_support(pairs, memory_budget) if triple_support is None else triple_support
+    if triples.num_nodes != x.size(0) or len(triples.transitions) != base.num_layers:
+        raise ValueError("the given triple support was built for another graph or depth")
     estimate = _estimate_bytes(base, pairs, order, x.size(1), x.element_size(), triples)
     check_memory(estimate, memory_budget, "the mixed derivative tensors")
     *_, (h, _, mixed) = _propagate(base, x, edge_index, edge_attr, order, pairs, triples)

@@ -23,6 +23,8 @@ A :class:`TripleSupport` does the same for mixed derivatives over triples
 from __future__ import annotations
 
 import os
+import weakref
+from collections import OrderedDict
 from dataclasses import dataclass, field
 
 import torch
@@ -336,3 +338,89 @@ def build_triple_support(pairs: PairSupport, memory_budget: int | None = None) -
         for t in range(1, pairs.num_layers + 1)
     ]
     return TripleSupport(n, keys, first, second, transitions)
+
+
+class SupportCache:
+    """Reuses pair and triple supports while the same ``edge_index`` tensor comes back.
+
+    Full-graph training on one large graph passes the same ``edge_index`` at every step, and
+    rebuilding its supports (sorting and searching every pair within ``T`` hops, the row maps
+    of the aggregation and their transposes) is then repeated work. An entry is reused only for
+    the very same tensor object, checked by weak reference (a freed tensor whose ``id`` is
+    reused never matches), with an unchanged version counter (no in-place edit since), and the
+    same ``num_nodes``, depth and pruning; a mini-batch loader makes new tensors every step and
+    never hits. An entry is dropped as soon as its ``edge_index`` is freed, and at most
+    ``max_entries`` are kept (least recently used first out). Copies and pickles of the cache
+    are empty.
+
+    Args:
+        max_entries (int, optional): supports kept at most (default: ``2``; ``0`` disables).
+    """
+
+    def __init__(self, max_entries: int = 2):
+        if max_entries < 0:
+            raise ValueError(f"max_entries must be >= 0, got {max_entries}")
+        self.max_entries = max_entries
+        self._entries: OrderedDict[tuple, dict] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def clear(self) -> None:
+        self._entries.clear()
+
+    def __getstate__(self) -> dict:
+        return {"max_entries": self.max_entries}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__init__(state["max_entries"])
+
+    def __deepcopy__(self, memo) -> SupportCache:
+        return SupportCache(self.max_entries)
+
+    def _entry(self, edge_index: Tensor, num_nodes: int, num_layers: int, diagonal_only: bool) -> dict:
+        key = (id(edge_index), int(num_nodes), int(num_layers), bool(diagonal_only))
+        entry = self._entries.get(key)
+        if entry is not None and entry["ref"]() is edge_index and entry["version"] == edge_index._version:
+            self._entries.move_to_end(key)
+            return entry
+        entries = self._entries
+        entry = {
+            # drop the entry (and the supports it holds) as soon as the tensor is freed
+            "ref": weakref.ref(edge_index, lambda _, key=key: entries.pop(key, None)),
+            "version": edge_index._version,
+        }
+        if self.max_entries > 0:
+            entries[key] = entry
+            entries.move_to_end(key)
+            while len(entries) > self.max_entries:
+                entries.popitem(last=False)
+        return entry
+
+    def pairs(
+        self,
+        edge_index: Tensor,
+        num_nodes: int,
+        num_layers: int,
+        diagonal_only: bool = False,
+        memory_budget: int | None = None,
+    ) -> PairSupport:
+        """:func:`build_pair_support` of ``edge_index``, built once while the tensor lives."""
+        entry = self._entry(edge_index, num_nodes, num_layers, diagonal_only)
+        if "pairs" not in entry:
+            # built from an alias: a support keeps its edge_index, which must not keep the key alive
+            entry["pairs"] = build_pair_support(
+                edge_index.detach(), num_nodes, num_layers, diagonal_only, memory_budget
+            )
+        return entry["pairs"]
+
+    def triples(
+        self, edge_index: Tensor, num_nodes: int, num_layers: int, memory_budget: int | None = None
+    ) -> tuple[PairSupport, TripleSupport]:
+        """The full pair support and :func:`build_triple_support` over it, built once while the
+        tensor lives."""
+        pairs = self.pairs(edge_index, num_nodes, num_layers, False, memory_budget)
+        entry = self._entry(edge_index, num_nodes, num_layers, False)
+        if "triples" not in entry:
+            entry["triples"] = build_triple_support(pairs, memory_budget)
+        return pairs, entry["triples"]

@@ -16,6 +16,7 @@ from torch_geometric.nn import MLP
 from hodgnn.derivatives import (
     MixedDerivatives,
     NodeDerivatives,
+    SupportCache,
     mixed_derivatives,
     node_derivatives,
     resolve_activation,
@@ -232,6 +233,8 @@ class HODGNN(GraphModel):
         self.concat_input = bool(concat_input)
         self.rwse_init = bool(rwse_init)
         self.memory_budget = memory_budget
+        # supports reused while the same edge_index comes back (full-graph training on one graph)
+        self.support_cache = SupportCache()
 
         self.input_projection = nn.Linear(in_channels, base_in_channels)
         self.base = BaseMPNN(
@@ -320,8 +323,10 @@ class HODGNN(GraphModel):
     ) -> DerivativeTensors:
         """The derivative tensors the configured encoders need, from the base input ``x``."""
         options = dict(scale=self.derivative_scale, memory_budget=self.memory_budget)
+        n, T = x.size(0), self.base.num_layers
         result = None
         if self.u_node == "diagonal":
+            support = self.support_cache.pairs(edge_index, n, T, not self.u_out, self.memory_budget)
             per_layer = node_derivatives(
                 self.base,
                 x,
@@ -330,14 +335,28 @@ class HODGNN(GraphModel):
                 edge_attr,
                 all_layers=True,
                 diagonal_only=not self.u_out,
+                support=support,
                 **options,
             )
             result = DerivativeTensors(per_layer[-1].h, last=per_layer[-1], per_layer=per_layer)
         elif self.u_node == "full" or self.u_out:
-            last = node_derivatives(self.base, x, edge_index, self.order, edge_attr, **options)
+            support = self.support_cache.pairs(edge_index, n, T, False, self.memory_budget)
+            last = node_derivatives(
+                self.base, x, edge_index, self.order, edge_attr, support=support, **options
+            )
             result = DerivativeTensors(last.h, last=last)
         if self.k == 2:
-            mixed = mixed_derivatives(self.base, x, edge_index, self.order, edge_attr, **options)
+            pairs, triples = self.support_cache.triples(edge_index, n, T, self.memory_budget)
+            mixed = mixed_derivatives(
+                self.base,
+                x,
+                edge_index,
+                self.order,
+                edge_attr,
+                support=pairs,
+                triple_support=triples,
+                **options,
+            )
             if result is None:
                 result = DerivativeTensors(mixed.h)
             result.mixed = mixed

@@ -224,3 +224,25 @@ def test_memory_budget_is_enforced(float_batch):
     model = hod(memory_budget=1000)
     with pytest.raises(MemoryBudgetError, match="GiB"):
         model(batch)
+
+
+@pytest.mark.parametrize("name", ["default", "diagonal", "k2"])
+def test_support_cache_gives_the_outputs_and_gradients_of_fresh_supports(name, float_batch):
+    """Repeated calls on one batch reuse its supports; a second batch in between is still exact."""
+    from hodgnn.derivatives import SupportCache
+
+    graphs, batch = float_batch
+    other = Batch.from_data_list(graphs[::-1])
+    cached, fresh = hod(**CONFIGS[name]), hod(**CONFIGS[name])
+    fresh.support_cache = SupportCache(max_entries=0)
+    for data in (batch, other, batch, batch):
+        outputs = []
+        for model in (cached, fresh):
+            model.zero_grad()
+            out = model(data)
+            out.square().sum().backward()
+            outputs.append((out, [p.grad.clone() for p in model.parameters() if p.grad is not None]))
+        torch.testing.assert_close(outputs[0][0], outputs[1][0], rtol=0, atol=1e-12)
+        for a, b in zip(outputs[0][1], outputs[1][1], strict=True):
+            torch.testing.assert_close(a, b, rtol=0, atol=1e-12)
+    assert len(cached.support_cache) >= 1 and len(fresh.support_cache) == 0
