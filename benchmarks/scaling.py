@@ -789,13 +789,37 @@ def render(extra_sections: list[str] | None = None) -> str:
         "full-bag subgraph GNN holds n copies of every graph (O(n^2) bag nodes).",
         "",
     ]
-    if E2E_JSON.exists():
-        lines += e2e_markdown(json.loads(E2E_JSON.read_text()))
-    if PEPTIDES_JSON.exists():
-        lines += peptides_markdown(json.loads(PEPTIDES_JSON.read_text()))
-    if SYNTHETIC_JSON.exists():
-        lines += synthetic_markdown(json.loads(SYNTHETIC_JSON.read_text()))
+    for path, section in (
+        (E2E_JSON, e2e_markdown),
+        (PEPTIDES_JSON, peptides_markdown),
+        (SYNTHETIC_JSON, synthetic_markdown),
+    ):
+        if path.exists():
+            lines += section(json.loads(path.read_text()))
+        else:  # keep what the current page shows (results from a JSON file not on this machine)
+            lines += _current_section(_SECTION_HEADINGS[section.__name__])
     return "\n".join(lines + (extra_sections or []) + _hand_written_sections())
+
+
+_SECTION_HEADINGS = {
+    "e2e_markdown": "## End to end:",
+    "peptides_markdown": "## Peptides-func: training steps",
+    "synthetic_markdown": "## Scaling with graph size",
+}
+
+
+def _current_section(heading: str) -> list[str]:
+    """The section of the current ``scale.md`` that starts with ``heading``, up to the next
+    ``## `` heading or the hand-written part (empty if the page has no such section)."""
+    if not MARKDOWN_PATH.exists():
+        return []
+    text = MARKDOWN_PATH.read_text()
+    start = text.find("\n" + heading)
+    if start < 0:
+        return []
+    ends = [text.find(mark, start + 1) for mark in ("\n## ", "\n" + HAND_WRITTEN_MARKER)]
+    end = min([e for e in ends if e >= 0], default=len(text))
+    return text[start + 1 : end].rstrip("\n").split("\n") + [""]
 
 
 HAND_WRITTEN_MARKER = "<!-- hand-written sections: kept as they are when this file is rendered again -->"
