@@ -428,6 +428,13 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="reuse the pairs already in --output (same RPC config and options)",
     )
+    parser.add_argument(
+        "--merge",
+        nargs="+",
+        default=None,
+        metavar="JSON",
+        help="combine the reports of runs made in parallel (same RPC config) into --output, running nothing",
+    )
     parser.add_argument("--markdown", default=None, help="also write the markdown table to this file")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (default: 1)")
     for name, value in asdict(RPCConfig()).items():
@@ -441,9 +448,52 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def merge_reports(reports: Sequence[dict]) -> dict:
+    """One report from several made in parallel (e.g. one process per block of pairs): every model's
+    pairs, in pair order, with summaries and wall time recomputed. The reports must share the RPC
+    config, and a model must have the same options in each; a pair in several keeps its first record.
+    """
+    if not reports:
+        raise ValueError("nothing to merge")
+    config = reports[0]["config"]
+    models: dict = {}
+    for report in reports:
+        if report["config"] != config:
+            raise ValueError("the reports were made with different RPC configs; they cannot be merged")
+        for name, entry in report["models"].items():
+            merged = models.setdefault(name, {**entry, "pairs": []})
+            if entry["options"] != merged["options"]:
+                raise ValueError(f"model {name!r} has different options in the reports")
+            seen = {p["pair_id"] for p in merged["pairs"]}
+            merged["pairs"] += [p for p in entry["pairs"] if p["pair_id"] not in seen]
+    for entry in models.values():
+        entry["pairs"].sort(key=lambda p: p["pair_id"])
+        entry["summary"] = summarize([PairResult(**p) for p in entry["pairs"]])
+        entry["wall_s"] = sum(p["seconds"] for p in entry["pairs"])
+    pair_ids = sorted({i for report in reports for i in report["pair_ids"]})
+    return {
+        "benchmark": reports[0]["benchmark"],
+        "date": ", ".join(dict.fromkeys(r["date"] for r in reports)),
+        "machine": reports[0]["machine"],
+        "command": "; ".join(r["command"] for r in reports),
+        "complete": all(r["complete"] for r in reports),
+        "config": config,
+        "pair_ids": pair_ids,
+        "category_titles": reports[0]["category_titles"],
+        "models": models,
+        "markdown": markdown_table(models),
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     """``hodgnn brec``: run RPC, print the markdown table, write JSON. Returns the exit status."""
     args = build_parser().parse_args(argv)
+    if args.merge:
+        merged = merge_reports([load_report(path) for path in args.merge])
+        print(merged["markdown"])
+        write_json(args.output, merged)
+        print(f"wrote {Path(args.output)}")
+        return 0
     torch.set_num_threads(args.threads)
     config = RPCConfig(**{name: getattr(args, name) for name in asdict(RPCConfig())})
     variants = parse_variants(args.models)

@@ -153,6 +153,26 @@ def test_command_line_writes_json_and_table(brec, tmp_path, capsys):
     assert resumed["wall_s"] == pytest.approx(sum(p["seconds"] for p in resumed["pairs"]))
 
 
+def test_merge_combines_parallel_runs(brec, tmp_path):
+    from hodgnn.expressivity.brec import load_report
+
+    argv = ["--models", "gin", "--epochs", "2", "--set", "hidden_channels=16"]
+    first, second, merged = (tmp_path / f"{name}.json" for name in ("first", "second", "merged"))
+    assert main([*argv, "--pairs", "1", "--output", str(first)]) == 0
+    assert main([*argv, "--pairs", "0,1", "--output", str(second)]) == 0
+    assert main(["--merge", str(first), str(second), "--output", str(merged)]) == 0
+    a, b, report = load_report(first), load_report(second), load_report(merged)
+    pairs = report["models"]["gin"]["pairs"]
+    assert [p["pair_id"] for p in pairs] == [0, 1] and report["pair_ids"] == [0, 1]
+    assert pairs == [b["models"]["gin"]["pairs"][0], a["models"]["gin"]["pairs"][0]]
+    assert report["models"]["gin"]["summary"]["categories"]["basic"]["evaluated"] == 2
+    assert report["models"]["gin"]["wall_s"] == pytest.approx(sum(p["seconds"] for p in pairs))
+    other = tmp_path / "other.json"
+    assert main([*argv, "--pairs", "0", "--lr", "0.001", "--output", str(other)]) == 0
+    with pytest.raises(ValueError, match="different RPC configs"):
+        main(["--merge", str(first), str(other), "--output", str(merged)])
+
+
 def test_summary_and_table_count_only_reliable_separations():
     from hodgnn.expressivity.brec import PairResult
 
