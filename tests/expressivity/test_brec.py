@@ -153,6 +153,7 @@ def test_command_line_writes_json_and_table(brec, tmp_path, capsys):
     assert resumed["wall_s"] == pytest.approx(sum(p["seconds"] for p in resumed["pairs"]))
 
 
+@needs_data
 def test_merge_combines_parallel_runs(brec, tmp_path):
     from hodgnn.expressivity.brec import load_report
 
