@@ -25,7 +25,7 @@ def per_graph_estimates(model, graphs, itemsize: int) -> list[int]:
     from hodgnn.derivatives import build_pair_support
     from hodgnn.derivatives.memory import node_derivative_bytes
 
-    diagonal_only = model.u_node == "diagonal" and not model.u_out
+    diagonal_only = model.diagonal_only
     all_layers = model.u_node == "diagonal"
     base, T = model.base, model.base.num_layers
     estimates = []

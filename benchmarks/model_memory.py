@@ -103,7 +103,7 @@ def run_worker(label: str, batch_size: int, repeats: int, threads: int, root: st
     if name == "hodgnn":
         from hodgnn.derivatives import build_pair_support
 
-        diagonal_only = model.u_node == "diagonal" and not model.u_out
+        diagonal_only = model.diagonal_only
         T = model.base.num_layers
         support = build_pair_support(batch.edge_index, batch.num_nodes, T, diagonal_only)
         result["derivative_pairs"] = sum(support.num_pairs(t) for t in range(1, T + 1))

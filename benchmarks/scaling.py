@@ -196,7 +196,7 @@ def _structure_counts(model, batch) -> dict[str, Any]:
     if isinstance(model, HODGNN):
         from hodgnn.derivatives import build_pair_support
 
-        diagonal_only = model.u_node == "diagonal" and not model.u_out
+        diagonal_only = model.diagonal_only
         T = model.base.num_layers
         tick = time.perf_counter()
         support = build_pair_support(batch.edge_index, batch.num_nodes, T, diagonal_only)

@@ -257,21 +257,6 @@ def _stack_mixed(series: dict, order: int) -> Tensor:
     return torch.stack(rows, 1)
 
 
-def _estimate_bytes(
-    base,
-    pairs: PairSupport,
-    order: int,
-    in_channels: int,
-    itemsize: int,
-    triples: TripleSupport | None = None,
-    all_layers: bool = False,
-) -> int:
-    """Estimated peak bytes of the forward and backward pass (see :mod:`hodgnn.derivatives.memory`)."""
-    if triples is not None:
-        return mixed_derivative_bytes(base, pairs, triples, order, in_channels, itemsize)
-    return node_derivative_bytes(base, pairs, order, in_channels, itemsize, all_layers)
-
-
 def _propagate(
     base,
     x: Tensor,
@@ -425,7 +410,7 @@ def node_derivatives(
         support = build_pair_support(edge_index, x.size(0), base.num_layers, diagonal_only, memory_budget)
     else:
         _check_support(support, base, x, diagonal_only)
-    estimate = _estimate_bytes(base, support, order, x.size(1), x.element_size(), None, all_layers)
+    estimate = node_derivative_bytes(base, support, order, x.size(1), x.element_size(), all_layers)
     check_memory(estimate, memory_budget, "the derivative tensors")
     fact = factorials(order, x.dtype, x.device).view(1, order, 1, 1) if scale == "derivative" else None
     layers = _propagate(base, x, edge_index, edge_attr, order, support, None, last_scale=fact)
@@ -489,7 +474,7 @@ def mixed_derivatives(
     triples = build_triple_support(pairs, memory_budget) if triple_support is None else triple_support
     if triples.num_nodes != x.size(0) or len(triples.transitions) != base.num_layers:
         raise ValueError("the given triple support was built for another graph or depth")
-    estimate = _estimate_bytes(base, pairs, order, x.size(1), x.element_size(), triples)
+    estimate = mixed_derivative_bytes(base, pairs, triples, order, x.size(1), x.element_size())
     check_memory(estimate, memory_budget, "the mixed derivative tensors")
     *_, (h, _, mixed) = _propagate(base, x, edge_index, edge_attr, order, pairs, triples)
     if scale == "derivative":

@@ -397,6 +397,23 @@ class SupportCache:
                 entries.popitem(last=False)
         return entry
 
+    def _pairs_entry(
+        self,
+        edge_index: Tensor,
+        num_nodes: int,
+        num_layers: int,
+        diagonal_only: bool,
+        memory_budget: int | None,
+    ) -> dict:
+        """The entry of ``edge_index``, holding its pair support (built on the first call)."""
+        entry = self._entry(edge_index, num_nodes, num_layers, diagonal_only)
+        if "pairs" not in entry:
+            # built from an alias: a support keeps its edge_index, which must not keep the key alive
+            entry["pairs"] = build_pair_support(
+                edge_index.detach(), num_nodes, num_layers, diagonal_only, memory_budget
+            )
+        return entry
+
     def pairs(
         self,
         edge_index: Tensor,
@@ -406,21 +423,14 @@ class SupportCache:
         memory_budget: int | None = None,
     ) -> PairSupport:
         """:func:`build_pair_support` of ``edge_index``, built once while the tensor lives."""
-        entry = self._entry(edge_index, num_nodes, num_layers, diagonal_only)
-        if "pairs" not in entry:
-            # built from an alias: a support keeps its edge_index, which must not keep the key alive
-            entry["pairs"] = build_pair_support(
-                edge_index.detach(), num_nodes, num_layers, diagonal_only, memory_budget
-            )
-        return entry["pairs"]
+        return self._pairs_entry(edge_index, num_nodes, num_layers, diagonal_only, memory_budget)["pairs"]
 
     def triples(
         self, edge_index: Tensor, num_nodes: int, num_layers: int, memory_budget: int | None = None
     ) -> tuple[PairSupport, TripleSupport]:
         """The full pair support and :func:`build_triple_support` over it, built once while the
         tensor lives."""
-        pairs = self.pairs(edge_index, num_nodes, num_layers, False, memory_budget)
-        entry = self._entry(edge_index, num_nodes, num_layers, False)
+        entry = self._pairs_entry(edge_index, num_nodes, num_layers, False, memory_budget)
         if "triples" not in entry:
-            entry["triples"] = build_triple_support(pairs, memory_budget)
-        return pairs, entry["triples"]
+            entry["triples"] = build_triple_support(entry["pairs"], memory_budget)
+        return entry["pairs"], entry["triples"]

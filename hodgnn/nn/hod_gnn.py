@@ -312,6 +312,12 @@ class HODGNN(GraphModel):
                 if lin.bias is not None:
                     lin.bias.zero_()
 
+    @property
+    def diagonal_only(self) -> bool:
+        """Whether the pair support is pruned to the pairs that return to the diagonal (every
+        layer's diagonal is encoded and nothing needs ``D^(T)`` off the diagonal: ``U_out`` off)."""
+        return self.u_node == "diagonal" and not self.u_out
+
     def base_input(self, data: Data) -> Tensor:
         """The base MPNN's input :math:`X` ``[n, base_in_channels]``: the learned projection of
         the encoded node features (the derivatives are taken with respect to it)."""
@@ -326,7 +332,7 @@ class HODGNN(GraphModel):
         n, T = x.size(0), self.base.num_layers
         result = None
         if self.u_node == "diagonal":
-            support = self.support_cache.pairs(edge_index, n, T, not self.u_out, self.memory_budget)
+            support = self.support_cache.pairs(edge_index, n, T, self.diagonal_only, self.memory_budget)
             per_layer = node_derivatives(
                 self.base,
                 x,
@@ -334,7 +340,7 @@ class HODGNN(GraphModel):
                 self.order,
                 edge_attr,
                 all_layers=True,
-                diagonal_only=not self.u_out,
+                diagonal_only=self.diagonal_only,
                 support=support,
                 **options,
             )
