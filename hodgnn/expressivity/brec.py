@@ -294,7 +294,8 @@ def run_brec(
         config (RPCConfig): protocol settings.
         overrides (dict, optional): model options applied to every variant. (default: :obj:`None`)
         previous (dict, optional): ``models`` of an earlier report made with the same config; pairs it
-            holds for a variant with the same options are reused, not recomputed. (default: :obj:`None`)
+            holds for a variant with the same options are reused, not recomputed, except pairs that were not
+            run (memory budget), which are tried again. (default: :obj:`None`)
         on_update (callable, optional): called with the report after every pair (to save progress).
             (default: :obj:`None`)
         log (callable, optional): receives one line per pair. (default: :obj:`print`)
@@ -310,7 +311,7 @@ def run_brec(
         done = {
             p["pair_id"]: PairResult(**p)
             for p in earlier.get("pairs", [])
-            if earlier.get("options") == options
+            if earlier.get("options") == options and p.get("error") is None
         }
         results: list[PairResult] = []
         for pair_id in pair_ids:
@@ -426,7 +427,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--resume",
         action="store_true",
-        help="reuse the pairs already in --output (same RPC config and options)",
+        help="reuse the pairs already evaluated in --output (same RPC config and options); pairs "
+        "not run for memory are tried again",
     )
     parser.add_argument(
         "--merge",
@@ -451,7 +453,8 @@ def build_parser() -> argparse.ArgumentParser:
 def merge_reports(reports: Sequence[dict]) -> dict:
     """One report from several made in parallel (e.g. one process per block of pairs): every model's
     pairs, in pair order, with summaries and wall time recomputed. The reports must share the RPC
-    config, and a model must have the same options in each; a pair in several keeps its first record.
+    config, and a model must have the same options in each; a pair in several keeps its first evaluated
+    record (a pair not run for memory in one report takes the record of a report that ran it).
     """
     if not reports:
         raise ValueError("nothing to merge")
@@ -464,8 +467,12 @@ def merge_reports(reports: Sequence[dict]) -> dict:
             merged = models.setdefault(name, {**entry, "pairs": []})
             if entry["options"] != merged["options"]:
                 raise ValueError(f"model {name!r} has different options in the reports")
-            seen = {p["pair_id"] for p in merged["pairs"]}
-            merged["pairs"] += [p for p in entry["pairs"] if p["pair_id"] not in seen]
+            kept = {p["pair_id"]: p for p in merged["pairs"]}
+            for pair in entry["pairs"]:
+                earlier = kept.get(pair["pair_id"])
+                if earlier is None or (earlier.get("error") is not None and pair.get("error") is None):
+                    kept[pair["pair_id"]] = pair
+            merged["pairs"] = list(kept.values())
     for entry in models.values():
         entry["pairs"].sort(key=lambda p: p["pair_id"])
         entry["summary"] = summarize([PairResult(**p) for p in entry["pairs"]])

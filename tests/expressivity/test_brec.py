@@ -5,6 +5,7 @@ activation separates the pairs that node marking separates within the base MPNN'
 from __future__ import annotations
 
 import json
+from dataclasses import asdict
 
 import networkx as nx
 import numpy as np
@@ -257,3 +258,55 @@ def test_pair_over_the_memory_budget_is_reported_as_not_run(brec):
     basic = entry["summary"]["categories"]["basic"]
     assert (basic["evaluated"], basic["not_run"], basic["counted"]) == (0, 1, 0)
     assert "not run" in lines[0]
+
+
+def not_run_record(pair_id: int, category: str) -> dict:
+    from hodgnn.expressivity.brec import PairResult
+
+    nan = float("nan")
+    result = PairResult(pair_id, category, nan, nan, False, False, False, 0, nan, 1.0, "over budget")
+    return asdict(result)
+
+
+@needs_data
+def test_resume_tries_pairs_that_were_not_run_again(brec):
+    from hodgnn.expressivity.brec import run_brec
+
+    options = {"hidden_channels": 8}
+    previous = {"gin": {"options": options, "pairs": [not_run_record(0, "basic")]}}
+    lines = []
+    report = run_brec(
+        [resolve_variant("gin")], brec, [0], RPCConfig(epochs=1), options, previous, log=lines.append
+    )
+    (pair,) = report["gin"]["pairs"]
+    assert pair["error"] is None and pair["epochs_run"] >= 1
+    assert report["gin"]["summary"]["categories"]["basic"]["evaluated"] == 1
+    assert len(lines) == 1 and "not run" not in lines[0]
+
+
+def test_merge_prefers_an_evaluated_record_to_a_not_run_one():
+    from hodgnn.expressivity.brec import PairResult, merge_reports
+
+    evaluated = asdict(PairResult(0, "basic", 500.0, 1.0, True, True, True, 2, 0.1, 3.0))
+    second = asdict(PairResult(1, "basic", 1.0, 1.0, False, True, False, 2, 0.1, 4.0))
+
+    def report(pairs: list[dict]) -> dict:
+        return {
+            "benchmark": "BREC",
+            "date": "d",
+            "machine": "m",
+            "command": "c",
+            "complete": True,
+            "config": asdict(RPCConfig()),
+            "pair_ids": [p["pair_id"] for p in pairs],
+            "category_titles": {},
+            "models": {"gin": {"model": "gin", "options": {}, "description": "", "pairs": pairs}},
+        }
+
+    for order in ((0, 1), (1, 0)):
+        reports = [report([not_run_record(0, "basic"), second]), report([evaluated])]
+        merged = merge_reports([reports[i] for i in order])["models"]["gin"]
+        assert merged["pairs"] == [evaluated, second]
+        basic = merged["summary"]["categories"]["basic"]
+        assert (basic["evaluated"], basic["not_run"], basic["counted"]) == (2, 0, 1)
+        assert merged["wall_s"] == pytest.approx(7.0)
