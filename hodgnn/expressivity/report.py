@@ -48,6 +48,28 @@ def load_records(folder: Path) -> list[tuple[Path, dict]]:
     return sorted(records, key=lambda item: (str(item[1].get("date", "")), item[0].name))
 
 
+def _combined_brec_table(records: list[dict]) -> list[str]:
+    """One BREC table over several records (each model's pairs from every record, an evaluated pair
+    taking the place of a pair another record did not run); nothing when there is at most one record
+    or the records used different RPC configs or model options."""
+    from hodgnn.expressivity.brec import merge_reports
+
+    runs = [record for record in records if "models" in record and "config" in record]
+    if len(runs) < 2:
+        return []
+    try:
+        merged = merge_reports(runs)
+    except (KeyError, ValueError):
+        return []
+    return [
+        f"All {len(runs)} records below, combined per model (`hodgnn brec --merge` of the same files; "
+        "wall time is the sum over the records):",
+        "",
+        merged["markdown"].rstrip(),
+        "",
+    ]
+
+
 def render(folder: Path = RESULTS_DIR, intro: str = "") -> str:
     """The markdown page: ``intro``, then one section per benchmark, one block per record."""
     by_section: dict[str, list[tuple[Path, dict]]] = {}
@@ -60,6 +82,8 @@ def render(folder: Path = RESULTS_DIR, intro: str = "") -> str:
         if not entries:
             continue
         lines += [f"## {title}", ""]
+        if title == _SECTIONS[0][1]:
+            lines += _combined_brec_table([record for _, record in entries])
         for path, record in entries:
             complete = record.get("complete", True)
             status = "" if complete else " **(interrupted: partial record)**"

@@ -60,3 +60,58 @@ def test_main_writes_the_page(tmp_path):
     output = tmp_path / "page.md"
     assert main(["--folder", str(tmp_path), "--output", str(output), "--intro", str(tmp_path / "none")]) == 0
     assert "## EXP and SR25" in output.read_text() and "| sep |" in output.read_text()
+
+
+def _brec_record(pairs: dict[str, list], lr: float = 1e-4) -> dict:
+    from dataclasses import asdict
+
+    from hodgnn.expressivity.brec import PairResult, RPCConfig, markdown_table, summarize
+
+    models = {}
+    for name, results in pairs.items():
+        records = [PairResult(*r) for r in results]
+        models[name] = {
+            "model": name,
+            "options": {},
+            "description": "",
+            "pairs": [asdict(r) for r in records],
+            "summary": summarize(records),
+            "wall_s": sum(r.seconds for r in records),
+        }
+    return {
+        "benchmark": "BREC (RPC protocol)",
+        "date": "2026-01-01",
+        "machine": "m",
+        "command": "hodgnn brec",
+        "complete": True,
+        "config": asdict(RPCConfig(lr=lr)),
+        "pair_ids": sorted({r[0] for results in pairs.values() for r in results}),
+        "category_titles": {},
+        "models": models,
+        "markdown": markdown_table(models),
+    }
+
+
+def test_brec_section_starts_with_the_records_combined_per_model(tmp_path):
+    nan = float("nan")
+    counted = (True, True, True, 3, 0.1)
+    not_run = (nan, nan, False, False, False, 0, nan, 1.0, "over budget")
+    first = _brec_record({"gin": [(0, "basic", 1.0, 1.0, False, True, False, 3, 0.1, 2.0)]})
+    second = _brec_record(
+        {
+            "gin": [(110, "strongly_regular", 500.0, 1.0, *counted, 4.0)],
+            "hod2": [(110, "strongly_regular", *not_run)],
+        }
+    )
+    third_pairs = {"hod2": [(110, "strongly_regular", 900.0, 2.0, *counted, 8.0)]}
+    third = _brec_record(third_pairs)
+    for name, record in (("a", first), ("b", second), ("c", third)):
+        (tmp_path / f"{name}.json").write_text(json.dumps(record))
+    page = render(tmp_path)
+    combined = page[page.index("All 3 records") : page.index("`hodgnn brec`")]
+    assert "| gin | 0/1 | - | 1/1 |" in combined and "| 6 s |" in combined
+    assert "| hod2 | - | - | 1/1 |" in combined and "| 0 | 0 | 8 s |" in combined
+
+    # records with different RPC configs are shown apart only
+    (tmp_path / "c.json").write_text(json.dumps(_brec_record(third_pairs, lr=1.0)))
+    assert "records below, combined" not in render(tmp_path)
