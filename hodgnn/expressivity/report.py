@@ -49,12 +49,16 @@ def load_records(folder: Path) -> list[tuple[Path, dict]]:
 
 
 def _combined_brec_table(records: list[dict]) -> list[str]:
-    """One BREC table over several records (each model's pairs from every record, an evaluated pair
-    taking the place of a pair another record did not run); nothing when there is at most one record
-    or the records used different RPC configs or model options."""
-    from hodgnn.expressivity.brec import merge_reports
+    """One BREC table over the records made with the official RPC config (each model's pairs from every
+    such record, an evaluated pair taking the place of a pair another record did not run); nothing when
+    there are fewer than two such records or a model has different options in them. Records with another
+    config (e.g. a diagnostic run) are shown only on their own."""
+    from dataclasses import asdict
 
-    runs = [record for record in records if "models" in record and "config" in record]
+    from hodgnn.expressivity.brec import RPCConfig, merge_reports
+
+    official = asdict(RPCConfig())
+    runs = [record for record in records if "models" in record and record.get("config") == official]
     if len(runs) < 2:
         return []
     try:
@@ -62,8 +66,8 @@ def _combined_brec_table(records: list[dict]) -> list[str]:
     except (KeyError, ValueError):
         return []
     return [
-        f"All {len(runs)} records below, combined per model (`hodgnn brec --merge` of the same files; "
-        "wall time is the sum over the records):",
+        f"All {len(runs)} records below made with the official RPC config, combined per model "
+        "(`hodgnn brec --merge` of the same files; wall time is the sum over the records):",
         "",
         merged["markdown"].rstrip(),
         "",

@@ -97,12 +97,11 @@ def test_brec_section_starts_with_the_records_combined_per_model(tmp_path):
     counted = (True, True, True, 3, 0.1)
     not_run = (nan, nan, False, False, False, 0, nan, 1.0, "over budget")
     first = _brec_record({"gin": [(0, "basic", 1.0, 1.0, False, True, False, 3, 0.1, 2.0)]})
-    second = _brec_record(
-        {
-            "gin": [(110, "strongly_regular", 500.0, 1.0, *counted, 4.0)],
-            "hod2": [(110, "strongly_regular", *not_run)],
-        }
-    )
+    second_pairs = {
+        "gin": [(110, "strongly_regular", 500.0, 1.0, *counted, 4.0)],
+        "hod2": [(110, "strongly_regular", *not_run)],
+    }
+    second = _brec_record(second_pairs)
     third_pairs = {"hod2": [(110, "strongly_regular", 900.0, 2.0, *counted, 8.0)]}
     third = _brec_record(third_pairs)
     for name, record in (("a", first), ("b", second), ("c", third)):
@@ -112,6 +111,10 @@ def test_brec_section_starts_with_the_records_combined_per_model(tmp_path):
     assert "| gin | 0/1 | - | 1/1 |" in combined and "| 6 s |" in combined
     assert "| hod2 | - | - | 1/1 |" in combined and "| 0 | 0 | 8 s |" in combined
 
-    # records with different RPC configs are shown apart only
+    # a record with another RPC config is shown apart only: the other two are still combined
     (tmp_path / "c.json").write_text(json.dumps(_brec_record(third_pairs, lr=1.0)))
-    assert "records below, combined" not in render(tmp_path)
+    page = render(tmp_path)
+    combined = page[page.index("All 2 records") : page.index("`hodgnn brec`")]
+    assert "| hod2 | - | - | - |" in combined and "| 0 | 1 | 1 s |" in combined
+    (tmp_path / "b.json").write_text(json.dumps(_brec_record(second_pairs, lr=1.0)))
+    assert "records below made with the official" not in render(tmp_path)
