@@ -59,6 +59,7 @@ def _combined_brec_table(records: list[dict]) -> list[str]:
 
     official = asdict(RPCConfig())
     runs = [record for record in records if "models" in record and record.get("config") == official]
+    runs.sort(key=lambda record: -len(record["models"]))  # rows follow the record with the most models
     if len(runs) < 2:
         return []
     try:
@@ -66,12 +67,27 @@ def _combined_brec_table(records: list[dict]) -> list[str]:
     except (KeyError, ValueError):
         return []
     return [
-        f"All {len(runs)} records below made with the official RPC config, combined per model "
+        f"The {len(runs)} records below that use the official RPC config, combined per model "
         "(`hodgnn brec --merge` of the same files; wall time is the sum over the records):",
         "",
         merged["markdown"].rstrip(),
         "",
     ]
+
+
+def _protocol_note(record: dict) -> str:
+    """For a BREC record whose RPC config differs from the official one: which fields differ."""
+    from dataclasses import asdict
+
+    from hodgnn.expressivity.brec import RPCConfig
+
+    if "config" not in record or "brec" not in str(record.get("benchmark", "")).lower():
+        return ""
+    used = record["config"]
+    changed = [
+        f"{key}={used.get(key)}" for key, default in asdict(RPCConfig()).items() if used.get(key) != default
+    ]
+    return f" **(not the official protocol: {', '.join(changed)})**" if changed else ""
 
 
 def render(folder: Path = RESULTS_DIR, intro: str = "") -> str:
@@ -90,7 +106,7 @@ def render(folder: Path = RESULTS_DIR, intro: str = "") -> str:
             lines += _combined_brec_table([record for _, record in entries])
         for path, record in entries:
             complete = record.get("complete", True)
-            status = "" if complete else " **(interrupted: partial record)**"
+            status = ("" if complete else " **(interrupted: partial record)**") + _protocol_note(record)
             lines += [
                 f"`{record.get('command', '?')}`{status}  ",
                 f"date {record.get('date', '?')}; machine {record.get('machine', '?')}; "

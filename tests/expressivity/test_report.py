@@ -107,14 +107,26 @@ def test_brec_section_starts_with_the_records_combined_per_model(tmp_path):
     for name, record in (("a", first), ("b", second), ("c", third)):
         (tmp_path / f"{name}.json").write_text(json.dumps(record))
     page = render(tmp_path)
-    combined = page[page.index("All 3 records") : page.index("`hodgnn brec`")]
+    combined = page[page.index("The 3 records") : page.index("`hodgnn brec`")]
     assert "| gin | 0/1 | - | 1/1 |" in combined and "| 6 s |" in combined
     assert "| hod2 | - | - | 1/1 |" in combined and "| 0 | 0 | 8 s |" in combined
 
     # a record with another RPC config is shown apart only: the other two are still combined
     (tmp_path / "c.json").write_text(json.dumps(_brec_record(third_pairs, lr=1.0)))
     page = render(tmp_path)
-    combined = page[page.index("All 2 records") : page.index("`hodgnn brec`")]
+    combined = page[page.index("The 2 records") : page.index("`hodgnn brec`")]
     assert "| hod2 | - | - | - |" in combined and "| 0 | 1 | 1 s |" in combined
+    assert "`hodgnn brec` **(not the official protocol: lr=1.0)**" in page
     (tmp_path / "b.json").write_text(json.dumps(_brec_record(second_pairs, lr=1.0)))
-    assert "records below made with the official" not in render(tmp_path)
+    assert "records below that use the official" not in render(tmp_path)
+
+
+def test_combined_brec_rows_follow_the_record_with_the_most_models(tmp_path):
+    pair = (0, "basic", 1.0, 1.0, False, True, False, 3, 0.1, 2.0)
+    early = _brec_record({"hod2": [pair]})
+    late = {**_brec_record({"gin": [pair], "gin_rwse": [pair]}), "date": "2026-02-01"}
+    for name, record in (("early", early), ("late", late)):
+        (tmp_path / f"{name}.json").write_text(json.dumps(record))
+    page = render(tmp_path)
+    combined = page[page.index("The 2 records") : page.index("`hodgnn brec`")]
+    assert combined.index("| gin |") < combined.index("| gin_rwse |") < combined.index("| hod2 |")
