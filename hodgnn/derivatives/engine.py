@@ -110,9 +110,14 @@ class MixedDerivatives:
 CHUNK_BYTES = 2**21
 
 
+def rows_per_chunk(row_elements: int, itemsize: int) -> int:
+    """Rows of ``row_elements`` elements per chunk of about :data:`CHUNK_BYTES`."""
+    return max(1, CHUNK_BYTES // max(1, row_elements * itemsize))
+
+
 def _chunk_rows(x: Tensor) -> int:
     """Rows of ``x`` per chunk of about :data:`CHUNK_BYTES`."""
-    return max(1, CHUNK_BYTES // max(1, x.shape[1:].numel() * x.element_size()))
+    return rows_per_chunk(x.shape[1:].numel(), x.element_size())
 
 
 def _flat(x: Tensor) -> Tensor:
@@ -203,19 +208,19 @@ def _gather_chunks(table: Tensor, index: Tensor, chunk: int) -> Iterable[Tensor]
     return (table[part] for part in index.split(chunk))
 
 
-def _map_chunks(fn, chunks: Iterable[Tensor], extras: Iterable[Tensor], num_rows: int) -> Tensor:
-    """``fn(rows, extra)`` over matching row chunks of two inputs, concatenated (``num_rows``
-    rows in all); ``fn`` must act on every row alone.
+def _map_chunks(fn, num_rows: int, *inputs: Iterable[Tensor]) -> Tensor:
+    """``fn(*chunks)`` over matching row chunks of the inputs, concatenated (``num_rows`` rows in
+    all); ``fn`` must act on every row alone.
 
     With autograd every chunk is checkpointed: the backward pass recomputes it, so only the
     chunks' inputs are kept. Without autograd the results go into one preallocated tensor.
     """
-    parts = zip(chunks, extras, strict=True)
+    parts = zip(*inputs, strict=True)
     if torch.is_grad_enabled():
-        return torch.cat([checkpoint(fn, rows, extra, use_reentrant=False) for rows, extra in parts])
+        return torch.cat([checkpoint(fn, *chunks, use_reentrant=False) for chunks in parts])
     out, start = None, 0
-    for rows, extra in parts:
-        result = fn(rows, extra)
+    for chunks in parts:
+        result = fn(*chunks)
         if out is None:
             out = result.new_empty((num_rows,) + tuple(result.shape[1:]))
         out[start : start + result.size(0)] = result
@@ -239,6 +244,50 @@ def _gather(g: list[Tensor], rows: Tensor, extra_dims: int) -> list[Tensor]:
     """Activation coefficients of the rows' nodes, shaped to broadcast over source channels."""
     shape = (rows.numel(),) + (1,) * extra_dims
     return [gk[rows].reshape(shape + (gk.size(-1),)) for gk in g]
+
+
+def _compose_mixed(
+    g: list[Tensor],
+    g_rows: Tensor,
+    pure: Tensor,
+    first: Tensor,
+    second: Tensor,
+    mixed: Tensor,
+    order: int,
+    weight: Tensor | None = None,
+) -> Tensor:
+    r"""Mixed jets of an activation applied to triple rows: row ``r`` composes the activation with
+    coefficients ``g[.][g_rows[r]]`` with the bivariate series whose pure parts are the pair jets
+    ``pure[first[r]]``, ``pure[second[r]]`` and whose mixed part is ``mixed[r]`` (times
+    ``weight.T`` first, when given).
+
+    Runs on checkpointed chunks of rows (:func:`_map_chunks`) that gather their pure parts and
+    coefficients themselves: the composition creates
+    :func:`~hodgnn.derivatives.memory.bivariate_intermediates` tensors of the rows' size (70 at
+    :math:`m = 2`), and autograd keeps, instead of them, only the chunks' mixed parts and indices.
+
+    Shapes: ``pure`` ``[P, order, F, d]``, ``mixed`` ``[Q, order, order, F, F, d_in]`` ->
+    ``[Q, order, order, F, F, d]``.
+    """
+    table = torch.stack(g, 1)  # [n, 2 order + 1, d]
+    width = max(mixed.size(-1), table.size(-1))
+    chunk = rows_per_chunk(mixed.shape[1:-1].numel() * width, mixed.element_size())
+
+    def compose(mixed_rows: Tensor, first_rows: Tensor, second_rows: Tensor, g_index: Tensor) -> Tensor:
+        if weight is not None:
+            mixed_rows = mixed_rows @ weight.T
+        series = [gk[:, None, None] for gk in table[g_index].unbind(1)]  # each [rows, 1, 1, d]
+        delta = _bivariate_delta(pure[first_rows], pure[second_rows], mixed_rows, order)
+        return _stack_mixed(compose_bivariate(series, delta, order), order)
+
+    return _map_chunks(
+        compose,
+        first.numel(),
+        mixed.split(chunk),
+        first.split(chunk),
+        second.split(chunk),
+        g_rows.split(chunk),
+    )
 
 
 def _bivariate_delta(pure1: Tensor, pure2: Tensor, mixed: Tensor, order: int):
@@ -288,9 +337,9 @@ def _propagate(
             chunk = _chunk_rows(jets)
             messages = _map_chunks(
                 lambda rows, g_rows: compose_univariate(_as_series(g_rows), rows),
+                step.num_messages,
                 _gather_chunks(jets, step.msg_src, chunk),
                 _gather_chunks(_stack_coefficients(g, order), step.msg_edge, chunk),
-                step.num_messages,
             )
             jets_agg = _aggregate(step, self_w[prev_rows[step.self_src]], None, jets)
             jets_agg.index_add_(0, step.msg_dst, messages)  # a fresh tensor that autograd did not save
@@ -299,9 +348,7 @@ def _propagate(
                 trows = triples.keys[t - 1] // (n * n)
                 p1 = triples.first[t - 1][tstep.msg_src]
                 p2 = triples.second[t - 1][tstep.msg_src]
-                delta = _bivariate_delta(jets[p1], jets[p2], mixed[tstep.msg_src], order)
-                g_msg = _gather(g, tstep.msg_edge, 2)
-                msg = _stack_mixed(compose_bivariate(g_msg, delta, order), order)
+                msg = _compose_mixed(g, tstep.msg_edge, jets, p1, p2, mixed[tstep.msg_src], order)
                 mixed = _aggregate(tstep, self_w[trows[tstep.self_src]], None, mixed)
                 mixed.index_add_(0, tstep.msg_dst, msg)
             chunk = _chunk_rows(jets_agg)
@@ -335,15 +382,14 @@ def _propagate(
                     chunk = compose_univariate(_as_series(chunk_g[:, i]), chunk @ lin.weight.T)
                 return chunk if scale is None else chunk * scale
 
-            jets = _map_chunks(mlp, jets_agg_chunks, _gather_chunks(node_g, rows, chunk), rows.numel())
+            jets = _map_chunks(mlp, rows.numel(), jets_agg_chunks, _gather_chunks(node_g, rows, chunk))
         else:
             jets = jets_agg
             trows = triples.keys[t] // (n * n)
+            first, second = triples.first[t], triples.second[t]
             for lin, g in zip(layer.linears, coefficients, strict=True):
                 jets = jets @ lin.weight.T
-                mixed = mixed @ lin.weight.T
-                delta = _bivariate_delta(jets[triples.first[t]], jets[triples.second[t]], mixed, order)
-                mixed = _stack_mixed(compose_bivariate(_gather(g, trows, 2), delta, order), order)
+                mixed = _compose_mixed(g, trows, jets, first, second, mixed, order, lin.weight)
                 jets = compose_univariate(_gather(g, rows, 1), jets)
         yield h, jets, mixed
 

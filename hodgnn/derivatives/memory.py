@@ -35,22 +35,28 @@ the output :math:`B_T` and, with ``all_layers``, every
 
 with :math:`c` the chunk size in elements.
 
-**Mixed derivatives** (:func:`mixed_derivative_bytes`), computed without checkpointing, so
-autograd keeps most of what the forward pass creates. Per layer, the aggregation's output and, per
-linear map, the weight product and the bivariate composition: :math:`K_m` tensors of
-:math:`Q_t F^2 w_t` elements (:math:`w_t = \max(d_{t-1}, d)`), where :math:`K_m` =
+**Mixed derivatives** (:func:`mixed_derivative_bytes`). The node-wise compositions of the triples
+run on checkpointed chunks of rows, so autograd keeps per layer the aggregation's output
+:math:`Q_t m^2 F^2 d_{t-1}` and per linear map the composition's output :math:`Q_t m^2 F^2 d` plus
+three int64 indices per triple (the chunks gather their pure parts and coefficients again when
+recomputed); the pair jets are not chunked: per linear map the weight product and at most
+:math:`(m + 1)^2` tensors of the univariate composition. ``gine`` keeps the gathered mixed parts of
+its triple messages :math:`M'_t m^2 F^2 d_{t-1}` and three indices per message. One chunk's
+composition creates :math:`K_m` tensors of :math:`c_t F^2 w_t` elements
+(:math:`w_t = \max(d_{t-1}, d)`; :math:`c_t \le Q_t` rows, so that one such tensor holds
+about :data:`~hodgnn.derivatives.engine.CHUNK_BYTES`), where :math:`K_m` =
 :func:`bivariate_intermediates` (every product and partial sum of the powers :math:`\delta^k`,
 :math:`k = 2..2m`, every :math:`g_k` product and accumulated output of
 :func:`~hodgnn.derivatives.taylor.compose_bivariate`) :math:`+ 2m` (the two gathered pure parts)
-:math:`+ m^2` (the stacked output); the pair jets likewise with at most :math:`(m + 1)^2` tensors
-per univariate composition; ``gine`` adds :math:`K_m` tensors per triple message
-:math:`M'_t`; the backward pass adds four gradients of the largest layer:
+:math:`+ m^2` (the stacked output), twice (forward, then recomputed with its gradients); the
+backward pass adds four gradients of the largest layer:
 
 .. math::
-    \text{bytes} = s \Big[\sum_t \Big(Q_t F^2 \big(m^2 d_{t-1} + L (m^2 d + K_m w_t)\big)
+    \text{bytes} = s \Big[\sum_t \Big(Q_t m^2 F^2 (d_{t-1} + L d)
         + P_t F \big(m\, d_{t-1} + L (m\, d + (m + 1)^2 w_t)\big)
-        + [\text{gine}]\, M'_t F^2 d_{t-1} K_m\Big)
-        + 4 \max_t Q_t m^2 F^2 w_t\Big] + \text{supports} + \text{nodes}
+        + [\text{gine}]\, M'_t m^2 F^2 d_{t-1}\Big)
+        + 4 \max_t Q_t m^2 F^2 w_t + 2 K_m F^2 \max_t c_t w_t\Big]
+        + 8 \cdot 3 \sum_t (L Q_t + [\text{gine}]\, M'_t) + \text{supports} + \text{nodes}
 
 **Support and nodes**: the index tensors of the supports (int64, counted from the tensors
 themselves), the row maps and transposes the aggregation builds on first use (7 int64 per
@@ -169,28 +175,40 @@ def mixed_derivative_bytes(
 ) -> int:
     """Estimated peak bytes of :func:`~hodgnn.derivatives.mixed_derivatives` (forward and backward
     pass, supports included); the formula is in the module docstring."""
+    from hodgnn.derivatives.engine import rows_per_chunk  # the engine imports this module
+
     m, F, linears = order, in_channels, len(base.layers[0].linears)
-    # [Q, F, F, d]-sized tensors per composition: its intermediates, the two gathered pure parts
-    # (at most m each) and the stacked output (m^2)
+    # [rows, F, F, w]-sized tensors per composition of a chunk: its intermediates, the two gathered
+    # pure parts (at most m each) and the stacked output (m^2)
     per_compose = bivariate_intermediates(m) + 2 * m + m * m
-    kept = largest = 0
+    kept = largest = transient = index_bytes = 0
     for t, (d_in, d_out) in enumerate(_layer_shapes(base, F), start=1):
         num_triples = int(triples.keys[t].numel())
         num_pairs = pairs.num_pairs(t)
         width = max(d_in, d_out)
-        # the aggregation's output, then per linear map the weight product and the composition
-        layer = num_triples * F * F * (m * m * d_in + linears * (m * m * d_out + per_compose * width))
-        # the pair jets likewise, with the univariate composition ((m + 1)^2 tensors at most)
+        # kept: the aggregation's output, then per linear map the concatenated output (the chunks
+        # keep their mixed inputs and three index rows, which gather the rest when recomputed)
+        layer = num_triples * (F * F * m * m * d_in + linears * F * F * m * m * d_out)
+        index_bytes += num_triples * linears * 3 * INDEX_BYTES
+        # the pair jets: the aggregation, weight product and univariate composition ((m + 1)^2
+        # tensors at most) per linear map, unchunked
         layer += num_pairs * F * (m * d_in + linears * (m * d_out + (m + 1) ** 2 * width))
         kept += layer
         largest = max(largest, num_triples * m * m * F * F * width)
+        # one chunk's composition, forward or recomputed in the backward pass
+        chunk = min(num_triples, rows_per_chunk(m * m * F * F * width, itemsize))
+        transient = max(transient, chunk * F * F * width * per_compose)
     if base.conv == "gine":
         for t, (d_in, _) in enumerate(_layer_shapes(base, F)):
             step = triples.transitions[t]
-            kept += step.num_messages * F * F * d_in * per_compose
-    elements = kept + 4 * largest
+            kept += step.num_messages * F * F * m * m * d_in  # the gathered mixed parts
+            index_bytes += step.num_messages * 3 * INDEX_BYTES
+            chunk = min(step.num_messages, rows_per_chunk(m * m * F * F * d_in, itemsize))
+            transient = max(transient, chunk * F * F * d_in * per_compose)
+    elements = kept + 4 * largest + 2 * transient
     return (
         elements * itemsize
+        + index_bytes
         + support_bytes(pairs)
         + support_bytes(triples)
         + _node_bytes(base, pairs.num_nodes, 2 * order, itemsize)
