@@ -591,10 +591,17 @@ def _fmt_status(r: dict[str, Any], key: str, fmt: str) -> str:
     return r["status"]
 
 
+def _merged_note(run: str | dict[str, Any]) -> str:
+    """A rerun merged into the results: its command, and its date and load when recorded."""
+    if isinstance(run, str):
+        return f"; then `{run}` (merged)"
+    return f"; then `{run['command']}` (merged; {run['date']}, load before {run['load_average_before']})"
+
+
 def _header(payload: dict[str, Any]) -> list[str]:
     return [
         f"- Command: `{payload['command']}`"
-        + "".join(f"; then `{c}` (merged)" for c in payload.get("merged_commands", [])),
+        + "".join(_merged_note(run) for run in payload.get("merged_commands", [])),
         f"- Machine: {payload['machine']}; torch {payload['torch']}, "
         f"{payload['threads']} thread(s) per worker",
         f"- Date: {payload['date']}",
@@ -871,7 +878,8 @@ def run_synthetic(args: argparse.Namespace, argv: list[str]) -> dict[str, Any]:
         earlier = json.loads(SYNTHETIC_JSON.read_text())
         rerun = {(m, f, n) for m in args.models for f in args.families for n in args.sizes}
         results = [r for r in earlier["results"] if (r["model"], r["family"], r["n_requested"]) not in rerun]
-        payload = {**earlier, "merged_commands": [*earlier.get("merged_commands", []), payload["command"]]}
+        merged = {key: payload[key] for key in ("command", "date", "load_average_before")}
+        payload = {**earlier, "merged_commands": [*earlier.get("merged_commands", []), merged]}
     for family in args.families:
         for model in args.models:
             stopped = None
