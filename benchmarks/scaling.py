@@ -591,10 +591,8 @@ def _fmt_status(r: dict[str, Any], key: str, fmt: str) -> str:
     return r["status"]
 
 
-def _merged_note(run: str | dict[str, Any]) -> str:
-    """A rerun merged into the results: its command, and its date and load when recorded."""
-    if isinstance(run, str):
-        return f"; then `{run}` (merged)"
+def _merged_note(run: dict[str, Any]) -> str:
+    """A rerun merged into the results: its command, date and load."""
     return f"; then `{run['command']}` (merged; {run['date']}, load before {run['load_average_before']})"
 
 

@@ -48,16 +48,23 @@ def load_records(folder: Path) -> list[tuple[Path, dict]]:
     return sorted(records, key=lambda item: (str(item[1].get("date", "")), item[0].name))
 
 
+def _official_rpc_config() -> dict:
+    """The official BREC RPC config as stored in the records."""
+    from dataclasses import asdict
+
+    from hodgnn.expressivity.brec import RPCConfig
+
+    return asdict(RPCConfig())
+
+
 def _combined_brec_table(records: list[dict]) -> list[str]:
     """One BREC table over the records made with the official RPC config (each model's pairs from every
     such record, an evaluated pair taking the place of a pair another record did not run); nothing when
     there are fewer than two such records or a model has different options in them. Records with another
     config (e.g. a diagnostic run) are shown only on their own."""
-    from dataclasses import asdict
+    from hodgnn.expressivity.brec import merge_reports
 
-    from hodgnn.expressivity.brec import RPCConfig, merge_reports
-
-    official = asdict(RPCConfig())
+    official = _official_rpc_config()
     runs = [record for record in records if "models" in record and record.get("config") == official]
     runs.sort(key=lambda record: -len(record["models"]))  # rows follow the record with the most models
     if len(runs) < 2:
@@ -77,16 +84,10 @@ def _combined_brec_table(records: list[dict]) -> list[str]:
 
 def _protocol_note(record: dict) -> str:
     """For a BREC record whose RPC config differs from the official one: which fields differ."""
-    from dataclasses import asdict
-
-    from hodgnn.expressivity.brec import RPCConfig
-
     if "config" not in record or "brec" not in str(record.get("benchmark", "")).lower():
         return ""
-    used = record["config"]
-    changed = [
-        f"{key}={used.get(key)}" for key, default in asdict(RPCConfig()).items() if used.get(key) != default
-    ]
+    used, official = record["config"], _official_rpc_config()
+    changed = [f"{key}={used.get(key)}" for key, default in official.items() if used.get(key) != default]
     return f" **(not the official protocol: {', '.join(changed)})**" if changed else ""
 
 
