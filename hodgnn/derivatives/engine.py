@@ -160,6 +160,79 @@ class _RowMapProduct(torch.autograd.Function):
         return grad_weight, grad_x, None
 
 
+class _FirstOrderMLP(torch.autograd.Function):
+    r"""The node-wise MLP of a layer on first-order jets: for every linear map :math:`W_l` and
+    its activation, :math:`J \leftarrow (J W_l^\top) \odot s'(z_l)[\text{rows}]` (order 1 of
+    Faa di Bruno's formula: one multiply per activation, no series).
+
+    Runs on row chunks of about :data:`CHUNK_BYTES`, which stay in the CPU caches through the
+    chain of products. Autograd keeps only the input jets, the row index and the node-level
+    coefficients :math:`s'(z_l)` ``[n, d]``; the backward pass recomputes each chunk's
+    intermediate jets once (as a checkpoint would) and accumulates the gradients of the jets,
+    of every :math:`W_l` and of every coefficient (when it needs one: analytic activations).
+
+    Shapes: ``jets`` ``[P, 1, F, d_in]``, ``rows`` ``[P]`` -> ``[P, 1, F, d]``.
+    """
+
+    @staticmethod
+    def forward(ctx, jets: Tensor, rows: Tensor, num_linears: int, *weights_and_coefficients: Tensor):
+        weights = weights_and_coefficients[:num_linears]
+        coefficients = weights_and_coefficients[num_linears:]
+        ctx.num_linears = num_linears
+        ctx.save_for_backward(jets, rows, *weights, *coefficients)
+        out = jets.new_empty(jets.shape[:-1] + (weights[-1].size(0),))
+        chunk = _chunk_rows(out)
+        for start in range(0, jets.size(0), chunk):
+            part, part_rows = jets[start : start + chunk], rows[start : start + chunk]
+            for weight, g in zip(weights, coefficients, strict=True):
+                part = _times_rows(part @ weight.T, g, part_rows)
+            out[start : start + chunk] = part
+        return out
+
+    @staticmethod
+    def backward(ctx, grad_out: Tensor):
+        jets, rows, *rest = ctx.saved_tensors
+        L = ctx.num_linears
+        weights, coefficients = rest[:L], rest[L:]
+        needs_coefficient = [ctx.needs_input_grad[3 + L + i] for i in range(L)]
+        grad_weights = [torch.zeros_like(w) for w in weights]
+        grad_coefficients = [
+            torch.zeros_like(g) if need else None
+            for g, need in zip(coefficients, needs_coefficient, strict=True)
+        ]
+        grad_jets = torch.empty_like(jets) if ctx.needs_input_grad[0] else None
+        chunk = _chunk_rows(grad_out)
+        for start in range(0, jets.size(0), chunk):
+            part_rows = rows[start : start + chunk]
+            inputs, products = [], []
+            part = jets[start : start + chunk]
+            for weight, g in zip(weights, coefficients, strict=True):
+                inputs.append(part)
+                products.append(part @ weight.T)
+                part = _times_rows(products[-1], g, part_rows)
+            grad = grad_out[start : start + chunk]
+            for i in reversed(range(L)):
+                if needs_coefficient[i]:
+                    grad_coefficients[i].index_add_(0, part_rows, (grad * products[i]).sum((1, 2)))
+                grad = _times_rows(grad, coefficients[i], part_rows)
+                grad_weights[i].addmm_(_flat_channels(grad).T, _flat_channels(inputs[i]))
+                if i > 0:
+                    grad = grad @ weights[i]
+                elif grad_jets is not None:
+                    grad_jets[start : start + chunk] = grad @ weights[i]
+        return (grad_jets, None, None, *grad_weights, *grad_coefficients)
+
+
+def _times_rows(jets: Tensor, coefficients: Tensor, rows: Tensor) -> Tensor:
+    """``jets [P, m, F, d] * coefficients[rows]`` (node-level ``[n, d]``, broadcast)."""
+    return jets * coefficients.index_select(0, rows)[:, None, None, :]
+
+
+def _flat_channels(x: Tensor) -> Tensor:
+    """``[..., d]`` as ``[rows, d]``."""
+    return x.reshape(-1, x.size(-1))
+
+
 def _aggregate(
     transition: Transition, self_weight: Tensor, edge_weight: Tensor | None, jets: Tensor
 ) -> Tensor:
@@ -306,6 +379,60 @@ def _stack_mixed(series: dict, order: int) -> Tensor:
     return torch.stack(rows, 1)
 
 
+def _taylor_mlp(chunk: Tensor, chunk_g: Tensor, weights: tuple[Tensor, ...], scale: Tensor | None) -> Tensor:
+    """A base MLP on a chunk of pair jets ``[rows, m, F, d_in]``: per linear map, the product with
+    the weight and the Taylor composition with the activation coefficients ``chunk_g[:, l]``
+    (``[rows, linears, m, d]``, of every row's node); the result times ``scale`` if given."""
+    for i, weight in enumerate(weights):
+        chunk = compose_univariate(_as_series(chunk_g[:, i]), chunk @ weight.T)
+    return chunk if scale is None else chunk * scale
+
+
+_COMPILED: dict[str, object] = {}
+
+
+def _compiler_errors() -> tuple[type[BaseException], ...]:
+    """The exceptions by which ``torch.compile`` reports that it could not compile (not the
+    control-flow exceptions of checkpointing, which must pass through)."""
+    from torch._dynamo.exc import TorchDynamoException
+
+    errors: list[type[BaseException]] = [TorchDynamoException]
+    try:
+        from torch._inductor.exc import InductorError
+
+        errors.append(InductorError)
+    except ImportError:  # older torch
+        pass
+    return tuple(errors)
+
+
+def _compiled_taylor_mlp():
+    r""":func:`_taylor_mlp` compiled by ``torch.compile(dynamic=True)`` (built once per process):
+    the element-wise products of the composition fuse into a few loops over each chunk, forward,
+    recomputed and backward. The first call compiles (tens of seconds on a CPU); a machine without
+    a working compiler falls back to the eager function with a warning."""
+    if "taylor_mlp" not in _COMPILED:
+        compiled = torch.compile(_taylor_mlp, dynamic=True)
+
+        def run(*args):
+            if _COMPILED.get("failed"):
+                return _taylor_mlp(*args)
+            try:
+                return compiled(*args)
+            except _compiler_errors() as error:
+                import warnings
+
+                warnings.warn(
+                    f"torch.compile of the Taylor compositions failed ({error}); running eagerly",
+                    stacklevel=2,
+                )
+                _COMPILED["failed"] = True
+                return _taylor_mlp(*args)
+
+        _COMPILED["taylor_mlp"] = run
+    return _COMPILED["taylor_mlp"]
+
+
 def _propagate(
     base,
     x: Tensor,
@@ -315,6 +442,7 @@ def _propagate(
     pairs: PairSupport,
     triples: TripleSupport | None,
     last_scale: Tensor | None = None,
+    compile_taylor: bool = False,
 ):
     """Run the base MPNN on primal values and jets; yield ``(h, pair_jets, mixed_jets)`` per
     layer in Taylor-coefficient scaling with layout ``[P, order, F, d]`` /
@@ -361,6 +489,8 @@ def _propagate(
                 tstep = triples.transitions[t - 1]
                 trows = triples.keys[t - 1] // (n * n)
                 mixed = _aggregate(tstep, self_w[trows[tstep.self_src]], edge_w[tstep.msg_edge], mixed)
+            elif order == 1 and torch.is_grad_enabled():
+                jets_agg = _aggregate(step, pair_self_w, pair_edge_w, jets)
             else:
                 chunk = _chunk_rows(jets)
                 jets_agg_chunks = _aggregate_chunks(step, pair_self_w, pair_edge_w, jets, chunk)
@@ -372,17 +502,22 @@ def _propagate(
             coefficients.append(layer.act.taylor(lin(h), taylor_order))
             h = coefficients[-1][0]
         rows = pairs.keys[t] // n
-        if triples is None:
+        if triples is None and order == 1 and torch.is_grad_enabled():
+            # first order (order-1 scaling is 1): one multiply per activation, one recomputation
+            weights = [lin.weight for lin in layer.linears]
+            jets = _FirstOrderMLP.apply(jets_agg, rows, len(weights), *weights, *[g[1] for g in coefficients])
+        elif triples is None:
             # [n, linears, order, d]: every node's coefficients of every activation of the MLP.
             node_g = torch.stack([_stack_coefficients(g, order) for g in coefficients], 1)
             scale = last_scale if t == len(base.layers) else None
 
-            def mlp(chunk: Tensor, chunk_g: Tensor, linears=layer.linears, scale=scale) -> Tensor:
-                for i, lin in enumerate(linears):
-                    chunk = compose_univariate(_as_series(chunk_g[:, i]), chunk @ lin.weight.T)
-                return chunk if scale is None else chunk * scale
+            weights = tuple(lin.weight for lin in layer.linears)
+            mlp = _compiled_taylor_mlp() if compile_taylor else _taylor_mlp
 
-            jets = _map_chunks(mlp, rows.numel(), jets_agg_chunks, _gather_chunks(node_g, rows, chunk))
+            def layer_mlp(chunk: Tensor, chunk_g: Tensor, weights=weights, scale=scale, mlp=mlp) -> Tensor:
+                return mlp(chunk, chunk_g, weights, scale)
+
+            jets = _map_chunks(layer_mlp, rows.numel(), jets_agg_chunks, _gather_chunks(node_g, rows, chunk))
         else:
             jets = jets_agg
             trows = triples.keys[t] // (n * n)
@@ -429,6 +564,7 @@ def node_derivatives(
     scale: str = "derivative",
     support: PairSupport | None = None,
     memory_budget: int | None = None,
+    compile_taylor: bool = False,
 ) -> NodeDerivatives | list[NodeDerivatives]:
     r"""Derivatives :math:`\partial^a h^{(T)}_{v,i} / \partial x_{u,j}^a`, :math:`a = 1..m`.
 
@@ -447,6 +583,9 @@ def node_derivatives(
         support: a precomputed :func:`~hodgnn.derivatives.build_pair_support` for this graph.
         memory_budget: bytes allowed for the pair tensors; an estimate above it raises
             :class:`~hodgnn.derivatives.MemoryBudgetError` before allocation.
+        compile_taylor: run the Taylor compositions of orders ``m >= 2`` through
+            ``torch.compile`` (same values; about 3x faster forward + backward on a CPU after a
+            first compilation of tens of seconds; order 1 has its own fused path).
 
     Returns:
         :class:`NodeDerivatives` (or a list of them, one per layer).
@@ -459,7 +598,9 @@ def node_derivatives(
     estimate = node_derivative_bytes(base, support, order, x.size(1), x.element_size(), all_layers)
     check_memory(estimate, memory_budget, "the derivative tensors")
     fact = factorials(order, x.dtype, x.device).view(1, order, 1, 1) if scale == "derivative" else None
-    layers = _propagate(base, x, edge_index, edge_attr, order, support, None, last_scale=fact)
+    layers = _propagate(
+        base, x, edge_index, edge_attr, order, support, None, last_scale=fact, compile_taylor=compile_taylor
+    )
     results, t = [], 0
     # A plain loop, not enumerate (whose cached result tuple would keep the previous layer's
     # jets alive while the next layer is computed).

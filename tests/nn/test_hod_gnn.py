@@ -232,7 +232,8 @@ def test_support_cache_gives_the_outputs_and_gradients_of_fresh_supports(name, f
     from hodgnn.derivatives import SupportCache
 
     graphs, batch = float_batch
-    other = Batch.from_data_list(graphs[::-1])
+    # without ptr (one graph, full-graph training) the supports come from the cache
+    batch, other = unbatched(batch), unbatched(Batch.from_data_list(graphs[::-1]))
     cached, fresh = hod(**CONFIGS[name]), hod(**CONFIGS[name])
     fresh.support_cache = SupportCache(max_entries=0)
     for data in (batch, other, batch, batch):
@@ -246,3 +247,35 @@ def test_support_cache_gives_the_outputs_and_gradients_of_fresh_supports(name, f
         for a, b in zip(outputs[0][1], outputs[1][1], strict=True):
             torch.testing.assert_close(a, b, rtol=0, atol=1e-12)
     assert len(cached.support_cache) >= 1 and len(fresh.support_cache) == 0
+
+
+def unbatched(batch: Batch) -> Data:
+    """The batch as one ``Data`` without ``ptr`` (the graphs stay apart through ``batch``)."""
+    return Data(x=batch.x, edge_index=batch.edge_index, edge_attr=batch.edge_attr, batch=batch.batch)
+
+
+def _output_and_gradients(model: HODGNN, data: Data) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    model.zero_grad()
+    out = model(data)
+    out.square().sum().backward()
+    return out, [p.grad.clone() for p in model.parameters() if p.grad is not None]
+
+
+@pytest.mark.parametrize("name", ["default", "diagonal", "k2", "gine_base", "rwse_init"])
+def test_batch_supports_from_hop_distances_give_the_outputs_and_gradients_of_built_ones(name, float_batch):
+    """A batch assembled from every graph's precomputed hop distances (the required transform),
+    a batch whose distances are computed on the fly, and the sparse builder on the whole batch:
+    the same model outputs and weight gradients."""
+    graphs, batch = float_batch
+    model = hod(**CONFIGS[name])
+    prepared = [g.clone() for g in graphs]
+    for transform in model.required_transforms():
+        prepared = [transform(g) for g in prepared]
+    with_hops = Batch.from_data_list(prepared)
+    assert with_hops.hop_distances.dtype == torch.uint8
+    reference = _output_and_gradients(model, unbatched(batch))
+    for data in (with_hops, batch):
+        out, grads = _output_and_gradients(model, data)
+        torch.testing.assert_close(out, reference[0], rtol=0, atol=1e-12)
+        for a, b in zip(grads, reference[1], strict=True):
+            torch.testing.assert_close(a, b, rtol=0, atol=1e-12)

@@ -1,0 +1,255 @@
+r"""Pair supports of batches of small graphs, from every graph's hop distances.
+
+A PyG batch is block-diagonal: pairs :math:`(v, u)` never cross graphs, and graph :math:`g`
+with :math:`n_g` nodes has at most :math:`n_g^2` of them. Its hop distances
+:math:`\mathrm{hops}_g[v, u] = \mathrm{dist}(u \to v)` (messages travel along edges, one hop
+per layer) fit in a dense ``uint8`` block of :math:`n_g^2` bytes, computed once per graph when
+the dataset is prepared (:class:`~hodgnn.transforms.AddHopDistances`) and concatenated by PyG's
+collate like any node-level attribute. From the blocks, the support of layer :math:`t` is the
+pairs with :math:`\mathrm{hops} \le t` (with ``diagonal_only`` also
+:math:`\mathrm{hops}[u, v] \le T - t`), already sorted, and every position is a table lookup:
+no sorting or searching per batch, unlike :func:`~hodgnn.derivatives.build_pair_support`
+(which needs no blocks and suits one large graph). Both give the same support: the same keys,
+row maps and transitions (messages in the order of the row maps, i.e. grouped by target pair).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from hodgnn.derivatives.support import (
+    PairSupport,
+    RowMap,
+    Transition,
+    build_pair_support,
+    check_memory,
+)
+
+UNREACHED = 255
+"""Hop distance stored for pairs farther apart than the depth asked for (or unreachable)."""
+
+MAX_BLOCK_ENTRIES = 2**25
+"""Blocks of a batch beyond this many entries (``sum n_g^2``): the sparse builder is used."""
+
+
+def block_offsets(ptr: Tensor) -> tuple[Tensor, Tensor]:
+    """``(sizes [G], offsets [G + 1])``: the graphs' node counts and where each graph's
+    ``n_g * n_g`` block starts in the concatenated hop distances."""
+    sizes = ptr[1:] - ptr[:-1]
+    offsets = torch.zeros(sizes.numel() + 1, dtype=torch.long, device=ptr.device)
+    torch.cumsum(sizes * sizes, 0, out=offsets[1:])
+    return sizes, offsets
+
+
+def _graph_of(ptr: Tensor, num_nodes: int) -> Tensor:
+    sizes = ptr[1:] - ptr[:-1]
+    return torch.repeat_interleave(
+        torch.arange(sizes.numel(), device=ptr.device), sizes, output_size=num_nodes
+    )
+
+
+def _row_bases(ptr: Tensor, num_nodes: int) -> Tensor:
+    """``[n]``: the pair ``(v, u)`` of one graph sits at ``row_base[v] + u`` in the concatenated
+    blocks."""
+    sizes, offsets = block_offsets(ptr)
+    graph = _graph_of(ptr, num_nodes)
+    start = _take(ptr, graph)
+    return (
+        _take(offsets, graph)
+        + (torch.arange(num_nodes, device=ptr.device) - start) * _take(sizes, graph)
+        - start
+    )
+
+
+def hop_distances(edge_index: Tensor, ptr: Tensor, max_hops: int) -> Tensor:
+    r"""Every graph's hop distances as concatenated row-major ``uint8`` blocks.
+
+    Entry :math:`(v, u)` of block :math:`g` (at ``offsets[g] + (v - ptr[g]) * n_g + (u - ptr[g])``)
+    is the length of the shortest directed path :math:`u \to v` when it is at most ``max_hops``,
+    else :data:`UNREACHED`. A breadth-first search over all sources at once, one hop per step.
+
+    Args:
+        edge_index: ``[2, E]`` edges ``source -> target``; no edge may join two graphs.
+        ptr: ``[G + 1]`` node offsets of the graphs (``ptr[0] = 0``, ``ptr[-1] = n``).
+        max_hops: the deepest layer needed, at most 254.
+    """
+    if not 0 <= max_hops < UNREACHED:
+        raise ValueError(f"max_hops must be in [0, {UNREACHED - 1}], got {max_hops}")
+    n = int(ptr[-1])
+    sizes, offsets = block_offsets(ptr)
+    node_graph = _graph_of(ptr, n)
+    src, dst = edge_index
+    if src.numel() and bool((_take(node_graph, src) != _take(node_graph, dst)).any()):
+        raise ValueError("edge_index joins nodes of different graphs of the batch (see ptr)")
+    row_base = _row_bases(ptr, n)
+    dist = torch.full((int(offsets[-1]),), UNREACHED, dtype=torch.uint8, device=ptr.device)
+    nodes = torch.arange(n, device=ptr.device)
+    dist[_take(row_base, nodes) + nodes] = 0
+    frontier_v, frontier_u = nodes, nodes  # pairs (v, u) first reached at the last step
+    out_degree = torch.bincount(src, minlength=n)
+    out_dst = _take(dst, torch.argsort(src, stable=True))
+    rowptr = torch.cumsum(out_degree, 0) - out_degree
+    for hop in range(1, max_hops + 1):
+        item, first = _ragged(_take(out_degree, frontier_v))
+        slot = torch.arange(item.numel(), device=ptr.device) + _take(_take(rowptr, frontier_v) - first, item)
+        target = _take(row_base, _take(out_dst, slot)) + _take(frontier_u, item)
+        target = target[_take(dist, target) == UNREACHED]
+        if target.numel() == 0:
+            break
+        dist[target] = hop
+        new = torch.nonzero(dist == hop).flatten()
+        g = torch.searchsorted(offsets, new, right=True) - 1
+        local = new - _take(offsets, g)
+        frontier_v = torch.div(local, _take(sizes, g), rounding_mode="floor") + _take(ptr, g)
+        frontier_u = local % _take(sizes, g) + _take(ptr, g)
+    return dist
+
+
+def build_block_pair_support(
+    edge_index: Tensor,
+    ptr: Tensor,
+    num_layers: int,
+    diagonal_only: bool = False,
+    hops: Tensor | None = None,
+    memory_budget: int | None = None,
+) -> PairSupport:
+    """The :func:`~hodgnn.derivatives.build_pair_support` of a batch of graphs, from their hop
+    distances.
+
+    Args:
+        edge_index: ``[2, E]`` edges ``source -> target`` of the batch.
+        ptr: ``[G + 1]`` node offsets of the graphs.
+        num_layers: depth ``T``.
+        diagonal_only: prune to the pairs that return to the diagonal (see
+            :func:`~hodgnn.derivatives.build_pair_support`).
+        hops: :func:`hop_distances` of the batch with ``max_hops >= T`` (e.g. PyG's collate of
+            every graph's ``hop_distances``); computed here when ``None``.
+        memory_budget: bytes allowed for the index tensors (see
+            :func:`~hodgnn.derivatives.support.check_memory`).
+
+    Without ``hops``, batches whose blocks exceed :data:`MAX_BLOCK_ENTRIES` entries are built
+    by the sparse builder instead (one large graph).
+    """
+    n = int(ptr[-1])
+    sizes, offsets = block_offsets(ptr)
+    total = int(offsets[-1])
+    if hops is None:
+        if total > MAX_BLOCK_ENTRIES:
+            return build_pair_support(edge_index, n, num_layers, diagonal_only, memory_budget)
+        hops = hop_distances(edge_index, ptr, num_layers)
+    elif hops.numel() != total or hops.dtype != torch.uint8:
+        raise ValueError(
+            f"hops must be uint8 with sum(n_g^2) = {total} entries for this batch, got "
+            f"{hops.dtype} with {hops.numel()} (recompute data.hop_distances with AddHopDistances)"
+        )
+    T = num_layers
+    check_memory(8 * total, memory_budget, "the pair support")
+    device = ptr.device
+    flat = torch.nonzero(hops <= T).flatten()  # every pair within T hops, sorted by (v, u)
+    check_memory(8 * 8 * flat.numel(), memory_budget, "the pair support")
+    g = torch.searchsorted(offsets, flat, right=True) - 1
+    local = flat - _take(offsets, g)
+    size = _take(sizes, g)
+    v_local = torch.div(local, size, rounding_mode="floor")
+    u_local = local - v_local * size
+    start = _take(ptr, g)
+    v, u = v_local + start, u_local + start
+    dist = hops.index_select(0, flat)
+    if diagonal_only:
+        # dist(v -> u); pairs farther back than T (UNREACHED) are never kept
+        back = hops.index_select(0, _take(offsets, g) + u_local * size + v_local)
+    # table: position in the block space -> position in `flat` (-1: farther than T hops)
+    table = torch.full((total,), -1, dtype=torch.long, device=device)
+    table.scatter_(0, flat, torch.arange(flat.numel(), device=device))
+    row_base = _row_bases(ptr, n)
+
+    masks, positions, selected = [], [], []
+    for t in range(T + 1):
+        mask = dist <= t
+        if diagonal_only:
+            mask &= back <= T - t
+        masks.append(mask)
+        positions.append(torch.cumsum(mask, 0) - 1)
+        selected.append(torch.nonzero(mask).flatten())
+    keys = [_take(v, sel) * n + _take(u, sel) for sel in selected]
+
+    # In-edges grouped by target, each group ordered by source then edge id: the order in which
+    # the row maps sum the messages of a pair (as build_pair_support's stable sort leaves them).
+    src, dst = edge_index
+    in_order = torch.argsort(dst * n + src, stable=True)
+    in_src = _take(src, in_order)
+    in_degree = torch.bincount(dst, minlength=n)
+    in_rowptr = torch.cumsum(in_degree, 0) - in_degree
+    transitions = []
+    for t in range(1, T + 1):
+        cur, prev_mask, prev_pos = selected[t], masks[t - 1], positions[t - 1]
+        num_cur = cur.numel()
+        has_self = _take(prev_mask, cur)
+        self_dst = torch.nonzero(has_self).flatten()
+        self_src = _take(prev_pos, _take(cur, self_dst))
+        # messages (w, u) -> (v, u) along every edge w -> v into the row node of a current pair
+        cur_v, cur_u = _take(v, cur), _take(u, cur)
+        item, first = _ragged(_take(in_degree, cur_v))
+        slot = torch.arange(item.numel(), device=device) + _take(_take(in_rowptr, cur_v) - first, item)
+        source = _take(table, _take(row_base, _take(in_src, slot)) + _take(cur_u, item))
+        within = source.clamp(min=0)
+        found = torch.nonzero((source >= 0) & _take(prev_mask, within)).flatten()
+        msg_dst, msg_edge = _take(item, found), _take(in_order, _take(slot, found))
+        msg_src = _take(prev_pos, _take(within, found))
+        transition = Transition(
+            self_src,
+            self_dst,
+            msg_src,
+            msg_dst,
+            msg_edge,
+            num_src=int(selected[t - 1].numel()),
+            num_dst=num_cur,
+        )
+        transition._row_maps[True] = _row_map_with_messages(transition, has_self)
+        self_offsets = torch.cumsum(has_self, 0) - has_self.long()
+        transition._row_maps[False] = RowMap(
+            self_src, self_offsets, transition.num_src, torch.arange(self_src.numel(), device=device)
+        )
+        transitions.append(transition)
+    return PairSupport(n, edge_index, keys, transitions, diagonal_only)
+
+
+def _ragged(counts: Tensor) -> tuple[Tensor, Tensor]:
+    """``(item, first)``: for ``counts[i]`` slots per item ``i``, the item of every slot
+    (``repeat_interleave(arange, counts)``, computed as a cumulative sum of item starts, which
+    is several times faster on the CPU) and every item's first slot."""
+    first = torch.cumsum(counts, 0) - counts
+    total = int(first[-1] + counts[-1]) if counts.numel() else 0
+    starts = torch.zeros(total + 1, dtype=torch.long, device=counts.device)
+    starts.index_add_(0, first, torch.ones_like(first))
+    return torch.cumsum(starts[:total], 0) - 1, first
+
+
+def _take(table: Tensor, index: Tensor) -> Tensor:
+    """``table[index]`` along the first dimension (``index_select``: several times faster than
+    advanced indexing on the CPU)."""
+    return table.index_select(0, index)
+
+
+def _row_map_with_messages(transition: Transition, has_self: Tensor) -> RowMap:
+    """The CSR of self entries and messages, row by row (self first), without sorting: the
+    messages are already grouped by target row."""
+    num_rows, device = transition.num_dst, has_self.device
+    msg_dst = transition.msg_dst
+    num_self, num_msg = transition.self_src.numel(), msg_dst.numel()
+    msg_count = torch.bincount(msg_dst, minlength=num_rows)
+    has_self = has_self.long()
+    counts = has_self + msg_count
+    offsets = torch.cumsum(counts, 0) - counts
+    cols = torch.empty(num_self + num_msg, dtype=torch.long, device=device)
+    order = torch.empty_like(cols)
+    self_slot = _take(offsets, transition.self_dst)
+    cols.scatter_(0, self_slot, transition.self_src)
+    order.scatter_(0, self_slot, torch.arange(num_self, device=device))
+    # message k of row r sits after the row's self entry, at its rank among the row's messages
+    first_msg = torch.cumsum(msg_count, 0) - msg_count
+    msg_slot = torch.arange(num_msg, device=device) + _take(offsets + has_self - first_msg, msg_dst)
+    cols.scatter_(0, msg_slot, transition.msg_src)
+    order.scatter_(0, msg_slot, torch.arange(num_self, num_self + num_msg, device=device))
+    return RowMap(cols, offsets, transition.num_src, order)
