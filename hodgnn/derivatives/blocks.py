@@ -25,6 +25,7 @@ from hodgnn.derivatives.support import (
     build_pair_support,
     check_memory,
 )
+from hodgnn.derivatives.support import take_rows as _take
 
 UNREACHED = 255
 """Hop distance stored for pairs farther apart than the depth asked for (or unreachable)."""
@@ -164,15 +165,25 @@ def build_block_pair_support(
     table.scatter_(0, flat, torch.arange(flat.numel(), device=device))
     row_base = _row_bases(ptr, n)
 
-    masks, positions, selected = [], [], []
+    # Layer t keeps the pairs with dist <= t (and back <= T - t). When every distance equals its
+    # transpose (undirected graphs) that is dist <= min(t, T - t): layers t and T - t share one set.
+    symmetric = diagonal_only and bool(torch.equal(back, dist))
+    masks, positions, selected, keys, shared = [], [], [], [], {}
     for t in range(T + 1):
-        mask = dist <= t
-        if diagonal_only:
-            mask &= back <= T - t
-        masks.append(mask)
-        positions.append(torch.cumsum(mask, 0) - 1)
-        selected.append(torch.nonzero(mask).flatten())
-    keys = [_take(v, sel) * n + _take(u, sel) for sel in selected]
+        threshold = (min(t, T - t), T) if symmetric else (t, T - t if diagonal_only else T)
+        if threshold not in shared:
+            mask = dist <= threshold[0]
+            if diagonal_only and not symmetric:
+                mask &= back <= threshold[1]
+            chosen = torch.nonzero(mask).flatten()
+            shared[threshold] = (
+                mask,
+                torch.cumsum(mask, 0) - 1,
+                chosen,
+                _take(v, chosen) * n + _take(u, chosen),
+            )
+        for collected, item in zip((masks, positions, selected, keys), shared[threshold], strict=True):
+            collected.append(item)
 
     # In-edges grouped by target, each group ordered by source then edge id: the order in which
     # the row maps sum the messages of a pair (as build_pair_support's stable sort leaves them).
@@ -224,12 +235,6 @@ def _ragged(counts: Tensor) -> tuple[Tensor, Tensor]:
     starts = torch.zeros(total + 1, dtype=torch.long, device=counts.device)
     starts.index_add_(0, first, torch.ones_like(first))
     return torch.cumsum(starts[:total], 0) - 1, first
-
-
-def _take(table: Tensor, index: Tensor) -> Tensor:
-    """``table[index]`` along the first dimension (``index_select``: several times faster than
-    advanced indexing on the CPU)."""
-    return table.index_select(0, index)
 
 
 def _row_map_with_messages(transition: Transition, has_self: Tensor) -> RowMap:

@@ -33,6 +33,7 @@ from hodgnn.derivatives.support import (
     build_triple_support,
     check_memory,
 )
+from hodgnn.derivatives.support import take_rows as _take
 from hodgnn.derivatives.taylor import compose_bivariate, compose_univariate, factorials
 from hodgnn.derivatives.validation import check_graph, check_order
 
@@ -182,11 +183,18 @@ class _FirstOrderMLP(torch.autograd.Function):
         ctx.save_for_backward(jets, rows, *weights, *coefficients)
         out = jets.new_empty(jets.shape[:-1] + (weights[-1].size(0),))
         chunk = _chunk_rows(out)
+        buffers = [None] * (num_linears - 1)  # reused by every chunk: no allocation per chunk
         for start in range(0, jets.size(0), chunk):
             part, part_rows = jets[start : start + chunk], rows[start : start + chunk]
-            for weight, g in zip(weights, coefficients, strict=True):
-                part = _times_rows(part @ weight.T, g, part_rows)
-            out[start : start + chunk] = part
+            for i, (weight, g) in enumerate(zip(weights, coefficients, strict=True)):
+                if i == num_linears - 1:
+                    target = out[start : start + chunk]
+                else:
+                    if buffers[i] is None or buffers[i].size(0) != part.size(0):
+                        buffers[i] = part.new_empty(part.shape[:-1] + (weight.size(0),))
+                    target = buffers[i]
+                part = torch.matmul(part, weight.T, out=target)
+                part.mul_(g.index_select(0, part_rows)[:, None, None, :])
         return out
 
     @staticmethod
@@ -204,12 +212,16 @@ class _FirstOrderMLP(torch.autograd.Function):
         chunk = _chunk_rows(grad_out)
         for start in range(0, jets.size(0), chunk):
             part_rows = rows[start : start + chunk]
-            inputs, products = [], []
-            part = jets[start : start + chunk]
-            for weight, g in zip(weights, coefficients, strict=True):
-                inputs.append(part)
-                products.append(part @ weight.T)
-                part = _times_rows(products[-1], g, part_rows)
+            # recompute the input of every linear map, and a product z_l = y_l W_l^T only where
+            # its coefficient needs a gradient (never with ReLU)
+            inputs, products = [jets[start : start + chunk]], [None] * L
+            for i in range(L):
+                if i == L - 1 and not needs_coefficient[i]:
+                    break
+                product = inputs[-1] @ weights[i].T
+                products[i] = product if needs_coefficient[i] else None
+                if i < L - 1:
+                    inputs.append(_times_rows(product, coefficients[i], part_rows))
             grad = grad_out[start : start + chunk]
             for i in reversed(range(L)):
                 if needs_coefficient[i]:
@@ -219,7 +231,7 @@ class _FirstOrderMLP(torch.autograd.Function):
                 if i > 0:
                     grad = grad @ weights[i]
                 elif grad_jets is not None:
-                    grad_jets[start : start + chunk] = grad @ weights[i]
+                    torch.matmul(grad, weights[i], out=grad_jets[start : start + chunk])
         return (grad_jets, None, None, *grad_weights, *grad_coefficients)
 
 
@@ -240,7 +252,7 @@ def _aggregate(
     as one sparse product on the flattened jets."""
     row_map = transition.row_map(with_messages=edge_weight is not None)
     weights = self_weight if edge_weight is None else torch.cat([self_weight, edge_weight])
-    out = _RowMapProduct.apply(weights[row_map.order], _flat(jets), row_map)
+    out = _RowMapProduct.apply(weights.index_select(0, row_map.order), _flat(jets), row_map)
     return out.view((row_map.num_rows,) + tuple(jets.shape[1:]))
 
 
@@ -254,7 +266,7 @@ def _aggregate_chunks(
     if torch.is_grad_enabled():
         return _aggregate(transition, self_weight, edge_weight, jets).split(chunk)
     row_map = transition.row_map(with_messages=True)
-    weights = torch.cat([self_weight, edge_weight])[row_map.order]
+    weights = torch.cat([self_weight, edge_weight]).index_select(0, row_map.order)
     bounds = row_map.offsets.tolist() + [row_map.cols.numel()]
     flat, shape = _flat(jets), tuple(jets.shape[1:])
 
@@ -457,7 +469,7 @@ def _propagate(
     src, dst = edge_index
     for t, layer in enumerate(base.layers, start=1):
         step = pairs.transitions[t - 1]
-        prev_rows = pairs.keys[t - 1] // n
+        prev_rows = pairs.rows(t - 1)
         self_w, edge_w = layer.weights(edge_index, n, x.dtype)
         if layer.conv == "gine":
             g = layer.act.taylor(h[src] + layer.edge_shift(edge_attr), taylor_order)
@@ -469,7 +481,7 @@ def _propagate(
                 _gather_chunks(jets, step.msg_src, chunk),
                 _gather_chunks(_stack_coefficients(g, order), step.msg_edge, chunk),
             )
-            jets_agg = _aggregate(step, self_w[prev_rows[step.self_src]], None, jets)
+            jets_agg = _aggregate(step, _take(self_w, _take(prev_rows, step.self_src)), None, jets)
             jets_agg.index_add_(0, step.msg_dst, messages)  # a fresh tensor that autograd did not save
             if triples is not None:
                 tstep = triples.transitions[t - 1]
@@ -477,18 +489,23 @@ def _propagate(
                 p1 = triples.first[t - 1][tstep.msg_src]
                 p2 = triples.second[t - 1][tstep.msg_src]
                 msg = _compose_mixed(g, tstep.msg_edge, jets, p1, p2, mixed[tstep.msg_src], order)
-                mixed = _aggregate(tstep, self_w[trows[tstep.self_src]], None, mixed)
+                mixed = _aggregate(tstep, _take(self_w, _take(trows, tstep.self_src)), None, mixed)
                 mixed.index_add_(0, tstep.msg_dst, msg)
             chunk = _chunk_rows(jets_agg)
             jets_agg_chunks = jets_agg.split(chunk)
         else:
             h_agg = (self_w.unsqueeze(-1) * h).index_add(0, dst, h[src] * edge_w.unsqueeze(-1))
-            pair_self_w, pair_edge_w = self_w[prev_rows[step.self_src]], edge_w[step.msg_edge]
+            pair_self_w, pair_edge_w = (
+                _take(self_w, _take(prev_rows, step.self_src)),
+                _take(edge_w, step.msg_edge),
+            )
             if triples is not None:
                 jets_agg = _aggregate(step, pair_self_w, pair_edge_w, jets)
                 tstep = triples.transitions[t - 1]
                 trows = triples.keys[t - 1] // (n * n)
-                mixed = _aggregate(tstep, self_w[trows[tstep.self_src]], edge_w[tstep.msg_edge], mixed)
+                mixed = _aggregate(
+                    tstep, _take(self_w, _take(trows, tstep.self_src)), _take(edge_w, tstep.msg_edge), mixed
+                )
             elif order == 1 and torch.is_grad_enabled():
                 jets_agg = _aggregate(step, pair_self_w, pair_edge_w, jets)
             else:
@@ -501,7 +518,7 @@ def _propagate(
         for lin in layer.linears:
             coefficients.append(layer.act.taylor(lin(h), taylor_order))
             h = coefficients[-1][0]
-        rows = pairs.keys[t] // n
+        rows = pairs.rows(t)
         if triples is None and order == 1 and torch.is_grad_enabled():
             # first order (order-1 scaling is 1): one multiply per activation, one recomputation
             weights = [lin.weight for lin in layer.linears]

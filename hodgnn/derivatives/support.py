@@ -66,6 +66,12 @@ def check_memory(estimate: int, budget: int | None, what: str) -> None:
         raise MemoryBudgetError(int(estimate), int(budget), what)
 
 
+def take_rows(table: Tensor, index: Tensor) -> Tensor:
+    """``table[index]`` along the first dimension, as ``index_select`` (several times faster
+    than advanced indexing on the CPU)."""
+    return table.index_select(0, index)
+
+
 @dataclass
 class RowMap:
     r"""A sparse linear map between two supports, stored by output row (CSR).
@@ -225,6 +231,7 @@ class PairSupport:
     keys: list[Tensor]
     transitions: list[Transition]
     diagonal_only: bool = False
+    _rows: list | None = field(default=None, repr=False, compare=False)
 
     @property
     def num_layers(self) -> int:
@@ -233,7 +240,15 @@ class PairSupport:
     def index(self, t: int) -> Tensor:
         """``[2, P_t]`` rows ``(v, u)`` of layer ``t``."""
         n = self.num_nodes
-        return torch.stack([self.keys[t] // n, self.keys[t] % n])
+        return torch.stack([self.rows(t), self.keys[t] % n])
+
+    def rows(self, t: int) -> Tensor:
+        """``[P_t]`` the row node ``v`` of every pair of layer ``t`` (computed once)."""
+        if self._rows is None:
+            self._rows = [None] * len(self.keys)
+        if self._rows[t] is None:
+            self._rows[t] = torch.div(self.keys[t], self.num_nodes, rounding_mode="floor")
+        return self._rows[t]
 
     def num_pairs(self, t: int | None = None) -> int:
         return int(self.keys[self.num_layers if t is None else t].numel())

@@ -60,7 +60,9 @@ _FIXED_VARIANTS = [
     ModelVariant("ds_gnn", "ds_gnn", {}, "DS-GNN (node marking)"),
     ModelVariant("hod_relu", "hodgnn", {"base_act": "relu", "order": 1}, "1-HOD, ReLU, m=1"),
     ModelVariant("hod_relu_m1", "hodgnn", {"base_act": "relu", "order": 1}, "1-HOD, ReLU, m=1"),
-    ModelVariant("hod_silu", "hodgnn", {"base_act": "silu", "order": 3}, "1-HOD, SiLU, m=3"),
+    ModelVariant(
+        "hod_silu", "hodgnn", {"base_act": "silu", "order": 3, "compile_engine": True}, "1-HOD, SiLU, m=3"
+    ),
     ModelVariant(
         "hod_silu_m0",
         "hodgnn",
