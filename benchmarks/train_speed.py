@@ -93,17 +93,16 @@ def _prepare(config_path: str, overrides: list[str], num_batches: int, hod_overr
     }
 
 
-def _prepare_brec(variant_name: str, num_batches: int) -> dict[str, Any]:
-    """A BREC model variant and ``num_batches + 1`` copies of one RPC batch of the case's pair."""
+def _prepare_brec(variant_name: str, num_batches: int, pair) -> dict[str, Any]:
+    """A BREC model variant and ``num_batches + 1`` copies of one RPC batch of ``pair``."""
     from torch_geometric.loader import DataLoader
 
-    from hodgnn.data.brec import BRECDataset, brec_info
+    from hodgnn.data.brec import brec_info
     from hodgnn.expressivity.brec import RPCConfig, separation_loss
     from hodgnn.expressivity.models import build_variant, prepare_graphs, resolve_variant
 
     config = RPCConfig()
     model = build_variant(resolve_variant(variant_name), brec_info(config.output_dim), config.seed)
-    pair = BRECDataset().pair(BREC_CASE["pair_id"])
     start = time.perf_counter()
     graphs = prepare_graphs(model, pair.graphs[: config.batch_size])
     preprocessing = (time.perf_counter() - start) / len(graphs)
@@ -311,10 +310,11 @@ def measure_case(
     result: dict[str, Any] = {"hodgnn_config": hod_config, "baseline_config": base_config}
     result.update({"overrides": overrides, "target_ratio": target})
     if name == "brec_2hod":
-        hod, base = (
-            _prepare_brec(BREC_CASE["hodgnn"], num_batches),
-            _prepare_brec(BREC_CASE["baseline"], num_batches),
-        )
+        from hodgnn.data.brec import BRECDataset
+
+        pair = BRECDataset().pair(BREC_CASE["pair_id"])
+        hod = _prepare_brec(BREC_CASE["hodgnn"], num_batches, pair)
+        base = _prepare_brec(BREC_CASE["baseline"], num_batches, pair)
     else:
         hod = _prepare(hod_config, [], num_batches, overrides)
         base = _prepare(base_config, [], num_batches)

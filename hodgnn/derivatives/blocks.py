@@ -22,6 +22,7 @@ from hodgnn.derivatives.support import (
     PairSupport,
     RowMap,
     Transition,
+    _EdgeCSR,
     build_pair_support,
     check_memory,
 )
@@ -63,6 +64,15 @@ def _row_bases(ptr: Tensor, num_nodes: int) -> Tensor:
     )
 
 
+def _pairs_at(flat: Tensor, ptr: Tensor, sizes: Tensor, offsets: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """``(graph, v_local, u_local)`` of the pairs at positions ``flat`` of the concatenated blocks."""
+    g = torch.searchsorted(offsets, flat, right=True) - 1
+    local = flat - _take(offsets, g)
+    size = _take(sizes, g)
+    v_local = torch.div(local, size, rounding_mode="floor")
+    return g, v_local, local - v_local * size
+
+
 def hop_distances(edge_index: Tensor, ptr: Tensor, max_hops: int) -> Tensor:
     r"""Every graph's hop distances as concatenated row-major ``uint8`` blocks.
 
@@ -88,22 +98,17 @@ def hop_distances(edge_index: Tensor, ptr: Tensor, max_hops: int) -> Tensor:
     nodes = torch.arange(n, device=ptr.device)
     dist[_take(row_base, nodes) + nodes] = 0
     frontier_v, frontier_u = nodes, nodes  # pairs (v, u) first reached at the last step
-    out_degree = torch.bincount(src, minlength=n)
-    out_dst = _take(dst, torch.argsort(src, stable=True))
-    rowptr = torch.cumsum(out_degree, 0) - out_degree
+    out_edges = _EdgeCSR(edge_index, n)
     for hop in range(1, max_hops + 1):
-        item, first = _ragged(_take(out_degree, frontier_v))
-        slot = torch.arange(item.numel(), device=ptr.device) + _take(_take(rowptr, frontier_v) - first, item)
-        target = _take(row_base, _take(out_dst, slot)) + _take(frontier_u, item)
+        item, _, out_dst = out_edges.expand(frontier_v)
+        target = _take(row_base, out_dst) + _take(frontier_u, item)
         target = target[_take(dist, target) == UNREACHED]
         if target.numel() == 0:
             break
         dist[target] = hop
-        new = torch.nonzero(dist == hop).flatten()
-        g = torch.searchsorted(offsets, new, right=True) - 1
-        local = new - _take(offsets, g)
-        frontier_v = torch.div(local, _take(sizes, g), rounding_mode="floor") + _take(ptr, g)
-        frontier_u = local % _take(sizes, g) + _take(ptr, g)
+        g, v_local, u_local = _pairs_at(torch.nonzero(dist == hop).flatten(), ptr, sizes, offsets)
+        start = _take(ptr, g)
+        frontier_v, frontier_u = v_local + start, u_local + start
     return dist
 
 
@@ -149,17 +154,13 @@ def build_block_pair_support(
     device = ptr.device
     flat = torch.nonzero(hops <= T).flatten()  # every pair within T hops, sorted by (v, u)
     check_memory(8 * 8 * flat.numel(), memory_budget, "the pair support")
-    g = torch.searchsorted(offsets, flat, right=True) - 1
-    local = flat - _take(offsets, g)
-    size = _take(sizes, g)
-    v_local = torch.div(local, size, rounding_mode="floor")
-    u_local = local - v_local * size
+    g, v_local, u_local = _pairs_at(flat, ptr, sizes, offsets)
     start = _take(ptr, g)
     v, u = v_local + start, u_local + start
     dist = hops.index_select(0, flat)
     if diagonal_only:
         # dist(v -> u); pairs farther back than T (UNREACHED) are never kept
-        back = hops.index_select(0, _take(offsets, g) + u_local * size + v_local)
+        back = hops.index_select(0, _take(offsets, g) + u_local * _take(sizes, g) + v_local)
     # table: position in the block space -> position in `flat` (-1: farther than T hops)
     table = torch.full((total,), -1, dtype=torch.long, device=device)
     table.scatter_(0, flat, torch.arange(flat.numel(), device=device))
@@ -187,11 +188,7 @@ def build_block_pair_support(
 
     # In-edges grouped by target, each group ordered by source then edge id: the order in which
     # the row maps sum the messages of a pair (as build_pair_support's stable sort leaves them).
-    src, dst = edge_index
-    in_order = torch.argsort(dst * n + src, stable=True)
-    in_src = _take(src, in_order)
-    in_degree = torch.bincount(dst, minlength=n)
-    in_rowptr = torch.cumsum(in_degree, 0) - in_degree
+    in_edges = _EdgeCSR(edge_index, n, by_target=True)
     transitions = []
     for t in range(1, T + 1):
         cur, prev_mask, prev_pos = selected[t], masks[t - 1], positions[t - 1]
@@ -201,12 +198,11 @@ def build_block_pair_support(
         self_src = _take(prev_pos, _take(cur, self_dst))
         # messages (w, u) -> (v, u) along every edge w -> v into the row node of a current pair
         cur_v, cur_u = _take(v, cur), _take(u, cur)
-        item, first = _ragged(_take(in_degree, cur_v))
-        slot = torch.arange(item.numel(), device=device) + _take(_take(in_rowptr, cur_v) - first, item)
-        source = _take(table, _take(row_base, _take(in_src, slot)) + _take(cur_u, item))
+        item, edge, in_src = in_edges.expand(cur_v)
+        source = _take(table, _take(row_base, in_src) + _take(cur_u, item))
         within = source.clamp(min=0)
         found = torch.nonzero((source >= 0) & _take(prev_mask, within)).flatten()
-        msg_dst, msg_edge = _take(item, found), _take(in_order, _take(slot, found))
+        msg_dst, msg_edge = _take(item, found), _take(edge, found)
         msg_src = _take(prev_pos, _take(within, found))
         transition = Transition(
             self_src,
@@ -224,17 +220,6 @@ def build_block_pair_support(
         )
         transitions.append(transition)
     return PairSupport(n, edge_index, keys, transitions, diagonal_only)
-
-
-def _ragged(counts: Tensor) -> tuple[Tensor, Tensor]:
-    """``(item, first)``: for ``counts[i]`` slots per item ``i``, the item of every slot
-    (``repeat_interleave(arange, counts)``, computed as a cumulative sum of item starts, which
-    is several times faster on the CPU) and every item's first slot."""
-    first = torch.cumsum(counts, 0) - counts
-    total = int(first[-1] + counts[-1]) if counts.numel() else 0
-    starts = torch.zeros(total + 1, dtype=torch.long, device=counts.device)
-    starts.index_add_(0, first, torch.ones_like(first))
-    return torch.cumsum(starts[:total], 0) - 1, first
 
 
 def _row_map_with_messages(transition: Transition, has_self: Tensor) -> RowMap:

@@ -16,6 +16,8 @@ torch operation, so autograd differentiates the result with respect to every wei
 
 from __future__ import annotations
 
+import functools
+import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -400,9 +402,6 @@ def _taylor_mlp(chunk: Tensor, chunk_g: Tensor, weights: tuple[Tensor, ...], sca
     return chunk if scale is None else chunk * scale
 
 
-_COMPILED: dict[str, object] = {}
-
-
 def _compiler_errors() -> tuple[type[BaseException], ...]:
     """The exceptions by which ``torch.compile`` reports that it could not compile (not the
     control-flow exceptions of checkpointing, which must pass through)."""
@@ -418,31 +417,29 @@ def _compiler_errors() -> tuple[type[BaseException], ...]:
     return tuple(errors)
 
 
+@functools.cache
 def _compiled_taylor_mlp():
     r""":func:`_taylor_mlp` compiled by ``torch.compile(dynamic=True)`` (built once per process):
     the element-wise products of the composition fuse into a few loops over each chunk, forward,
     recomputed and backward. The first call compiles (tens of seconds on a CPU); a machine without
     a working compiler falls back to the eager function with a warning."""
-    if "taylor_mlp" not in _COMPILED:
-        compiled = torch.compile(_taylor_mlp, dynamic=True)
+    compiled = torch.compile(_taylor_mlp, dynamic=True)
+    failed = False
 
-        def run(*args):
-            if _COMPILED.get("failed"):
-                return _taylor_mlp(*args)
+    def run(*args):
+        nonlocal failed
+        if not failed:
             try:
                 return compiled(*args)
             except _compiler_errors() as error:
-                import warnings
-
                 warnings.warn(
                     f"torch.compile of the Taylor compositions failed ({error}); running eagerly",
                     stacklevel=2,
                 )
-                _COMPILED["failed"] = True
-                return _taylor_mlp(*args)
+                failed = True
+        return _taylor_mlp(*args)
 
-        _COMPILED["taylor_mlp"] = run
-    return _COMPILED["taylor_mlp"]
+    return run
 
 
 def _propagate(
@@ -467,6 +464,8 @@ def _propagate(
     jets[:, 0] = torch.eye(num_in, dtype=x.dtype, device=x.device)
     mixed = x.new_zeros(0, order, order, num_in, num_in, num_in) if triples is not None else None
     src, dst = edge_index
+    # order 1 with autograd: aggregate whole layers, then the fused first-order MLP
+    first_order = triples is None and order == 1 and torch.is_grad_enabled()
     for t, layer in enumerate(base.layers, start=1):
         step = pairs.transitions[t - 1]
         prev_rows = pairs.rows(t - 1)
@@ -506,7 +505,7 @@ def _propagate(
                 mixed = _aggregate(
                     tstep, _take(self_w, _take(trows, tstep.self_src)), _take(edge_w, tstep.msg_edge), mixed
                 )
-            elif order == 1 and torch.is_grad_enabled():
+            elif first_order:
                 jets_agg = _aggregate(step, pair_self_w, pair_edge_w, jets)
             else:
                 chunk = _chunk_rows(jets)
@@ -519,7 +518,7 @@ def _propagate(
             coefficients.append(layer.act.taylor(lin(h), taylor_order))
             h = coefficients[-1][0]
         rows = pairs.rows(t)
-        if triples is None and order == 1 and torch.is_grad_enabled():
+        if first_order:
             # first order (order-1 scaling is 1): one multiply per activation, one recomputation
             weights = [lin.weight for lin in layer.linears]
             jets = _FirstOrderMLP.apply(jets_agg, rows, len(weights), *weights, *[g[1] for g in coefficients])
