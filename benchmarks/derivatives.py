@@ -45,8 +45,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
-import statistics
 import sys
 import tempfile
 import time
@@ -56,18 +54,19 @@ from typing import Any
 import torch
 
 from benchmarks.common import (
-    REPO_ROOT,
-    machine_info,
+    load_average,
     measure_peak_memory,
+    proc_status_bytes,
+    reset_peak_rss,
     run_isolated,
     time_repeats,
-    write_json_atomic,
-    write_text_atomic,
 )
+from benchmarks.derivatives_report import render, summarise
+from benchmarks.render import PAGES, write_page
+from hodgnn.environment import machine_info, utc_now
+from hodgnn.io import atomic_write_json
 
-RESULTS_JSON = REPO_ROOT / "benchmarks" / "results" / "derivatives.json"
-PLOT_PATH = REPO_ROOT / "docs" / "results" / "derivatives.png"
-MARKDOWN_PATH = REPO_ROOT / "docs" / "results" / "derivatives.md"
+_, RESULTS_JSON, MARKDOWN_PATH, PLOT_PATH = PAGES["derivatives"]
 
 CHANNELS = 16  # F = d
 NUM_LAYERS = 3
@@ -78,7 +77,6 @@ FUNC_MAX_ORDER = 3
 DENSE_MAX_FLOP = 4e11  # skip the dense engine above this many floating-point operations
 DENSE_MAX_BYTES = 3 * 2**30  # ... or above this many bytes of dense derivative tensors
 FUNC_SEED_ELEMENTS = 2**22  # torch.func: seeds per vmap call x n x d kept below this
-FIT_MIN_NODES = 200  # second growth fit without the smallest graphs (fixed per-call costs)
 
 
 # --------------------------------------------------------------------------- inputs
@@ -315,10 +313,8 @@ def measure_torch_func(input_path: str, order: int, budget_s: float, threads: in
     error = float((dense - reference).abs().max() / reference.abs().max().clamp(min=1e-30))
     del out, reference, engine, dense
 
-    from benchmarks.common import _proc_status_bytes, _reset_peak_rss
-
-    before = _proc_status_bytes("VmRSS")
-    _reset_peak_rss()
+    before = proc_status_bytes("VmRSS")
+    reset_peak_rss()
     done_cost, graphs_done, seeds_done = 0.0, set(), 0
     wall_start, cpu_start = time.perf_counter(), time.process_time()
     finished = True
@@ -331,7 +327,7 @@ def measure_torch_func(input_path: str, order: int, budget_s: float, threads: in
         graphs_done.add(first)
         seeds_done += stop - start
     wall, cpu = time.perf_counter() - wall_start, time.process_time() - cpu_start
-    peak = _proc_status_bytes("VmHWM")
+    peak = proc_status_bytes("VmHWM")
     scale = total_cost / done_cost
     return {
         "wall_median_s": wall * scale,
@@ -416,347 +412,6 @@ def _progress_line(record: dict[str, Any]) -> str:
     return f"{head}  {times}  rss {rss_text}"
 
 
-def _index(records: list[dict[str, Any]]) -> dict[tuple, dict[str, Any]]:
-    return {(r["input"], r["order"], r["method"], r["mode"]): r for r in records}
-
-
-def _ok(record: dict[str, Any] | None) -> bool:
-    return record is not None and "skipped" not in record and "error" not in record
-
-
-def summarise(report: dict[str, Any]) -> dict[str, Any]:
-    """Ratios and the fitted growth of the engine's time with the number of pairs."""
-    records = report["records"]
-    table = _index(records)
-    rows = []
-    for (name, order, method, mode), engine in sorted(table.items()):
-        if method != "engine" or mode != "no_grad" or not _ok(engine):
-            continue
-        row = {"input": name, "order": order}
-        func = table.get((name, order, "torch_func", "no_grad"))
-        dense = table.get((name, order, "dense", "no_grad"))
-        for key, other in (("torch_func", func), ("dense", dense)):
-            if _ok(other):
-                row[f"{key}_over_engine_cpu"] = other["cpu_median_s"] / engine["cpu_median_s"]
-                row[f"{key}_over_engine_wall"] = other["wall_median_s"] / engine["wall_median_s"]
-        row["engine_no_grad_tensor_peak_over_floor"] = _ratio(
-            engine.get("tensor_peak_bytes"), engine["floor_bytes"]
-        )
-        row["engine_no_grad_rss_peak_over_floor"] = _ratio(
-            engine.get("rss_peak_bytes"), engine["floor_bytes"]
-        )
-        for mode_name in ("graph", "train"):
-            other = table.get((name, order, "engine", mode_name))
-            if _ok(other):
-                all_layers = other["floor_bytes_all_layers"]
-                row[f"engine_{mode_name}_tensor_peak_over_all_layers"] = _ratio(
-                    other.get("tensor_peak_bytes"), all_layers
-                )
-                row[f"engine_{mode_name}_rss_peak_over_all_layers"] = _ratio(
-                    other.get("rss_peak_bytes"), all_layers
-                )
-        rows.append(row)
-    fits = {}
-    for order in sorted({r["order"] for r in records}):
-        for mode in ("no_grad", "graph", "train"):
-            points = [
-                (r["num_nodes"], r["pairs"], r["cpu_median_s"])
-                for r in records
-                if r["input"].startswith("random")
-                and r["order"] == order
-                and r["method"] == "engine"
-                and r["mode"] == mode
-                and _ok(r)
-            ]
-            for suffix, min_nodes in (("", 0), (f"_n{FIT_MIN_NODES}", FIT_MIN_NODES)):
-                kept = [(pairs, cpu) for n, pairs, cpu in points if n >= min_nodes]
-                if len(kept) >= 3:
-                    fits[f"m{order}_{mode}{suffix}"] = _loglog_slope(kept)
-    return {"ratios": rows, "time_vs_pairs_exponent": fits}
-
-
-def _ratio(a: float | None, b: float | None) -> float | None:
-    return None if a is None or not b else a / b
-
-
-def _loglog_slope(points: list[tuple[float, float]]) -> float:
-    xs = [math.log(p) for p, _ in points]
-    ys = [math.log(t) for _, t in points]
-    mean_x, mean_y = statistics.fmean(xs), statistics.fmean(ys)
-    num = sum((x - mean_x) * (y - mean_y) for x, y in zip(xs, ys, strict=True))
-    den = sum((x - mean_x) ** 2 for x in xs)
-    return num / den
-
-
-# --------------------------------------------------------------------------- outputs
-
-
-def _mib(value: float | None) -> str:
-    return "-" if value is None else f"{value / 2**20:,.0f}"
-
-
-def _seconds(record: dict[str, Any] | None, key: str = "cpu_median_s") -> str:
-    if record is None:
-        return "-"
-    if "skipped" in record:
-        return "skipped"
-    if "error" in record:
-        return "error"
-    text = f"{record[key]:.3g}"
-    return text + "*" if record.get("extrapolated") else text
-
-
-def render_markdown(report: dict[str, Any]) -> str:
-    records, summary, info = report["records"], report["summary"], report["machine"]
-    table = _index(records)
-    names = list(report["inputs"])
-    orders = sorted({r["order"] for r in records})
-    lines = [
-        "# Derivative engine benchmark",
-        "",
-        f"Command: `{report['command']}`  ",
-        f"Machine: {info['cores']}-core CPU ({info['cpu']}), torch {info['torch']}, "
-        f"{report['threads']} intra-op thread(s); load average at start {report['load_average_start']}  ",
-        f"Date: {info['date_utc']} to {report.get('date_end_utc', '?')}",
-        "",
-        'Base MPNN: `BaseMPNN(16, 16, 3, conv="gin", act="silu")`, float32, d = F = 16, T = 3; node '
-        "features standard normal. Inputs:",
-        "",
-    ]
-    lines += [f"- `{name}`: {source}" for name, source in report["inputs"].items()]
-    lines += [
-        "",
-        "Methods: **engine** = `hodgnn.derivatives.node_derivatives` (sparse pair support built inside "
-        "the call) in modes `no_grad`, `graph` (forward recording the autograd graph) and `train` "
-        "(forward + backward of `values.sum()`); **dense** = the same Taylor-mode algorithm with a dense "
-        "`[n, n, m, F, d]` tensor per graph (`benchmarks/dense_engine.py`), `no_grad`; **torch.func** = per "
-        "graph, `vmap` over all n·F seeds of a chain of m nested `jvp` returning every order, `no_grad`, "
-        "on a twin base with the same parameters whose SiLU is written `z * sigmoid(z)` (aten's `silu` has "
-        "no nested forward-mode rule). torch.func runs at most "
-        f"{report['func_budget_s']:.0f} CPU seconds per configuration on the random graphs "
-        f"({report.get('func_budget_molecules_s', report['func_budget_s']):.0f} s on the molecule batches); "
-        "times marked * are **extrapolated** from the "
-        "part done (cost model: seeds x nodes, i.e. sum of n_g^2 over graphs). Each configuration runs in "
-        "a fresh process.",
-        "",
-        *_headline(table, names),
-        "## Time (process CPU seconds, median; * = extrapolated)",
-        "",
-        "CPU time is reported because the machine was shared with other jobs during the run; wall "
-        "times are in the JSON (larger by the contention, see Noise below).",
-        "",
-        "| input | nodes | m | pairs | engine no_grad | engine graph | engine train | dense | torch.func "
-        "| torch.func / engine | dense / engine |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
-    ]
-    for name in names:
-        for order in orders:
-            engine = table.get((name, order, "engine", "no_grad"))
-            if engine is None or not _ok(engine):
-                continue
-            func = table.get((name, order, "torch_func", "no_grad"))
-            dense = table.get((name, order, "dense", "no_grad"))
-            ratio_func = f"{func['cpu_median_s'] / engine['cpu_median_s']:.0f}x" if _ok(func) else "-"
-            ratio_dense = f"{dense['cpu_median_s'] / engine['cpu_median_s']:.1f}x" if _ok(dense) else "-"
-            lines.append(
-                f"| {name} | {engine['num_nodes']:,} | {order} | {engine['pairs']:,} | {_seconds(engine)} "
-                f"| {_seconds(table.get((name, order, 'engine', 'graph')))} "
-                f"| {_seconds(table.get((name, order, 'engine', 'train')))} | {_seconds(dense)} "
-                f"| {_seconds(func)} | {ratio_func} | {ratio_dense} |"
-            )
-    lines += [
-        "",
-        "## Peak memory (MiB)",
-        "",
-        "Floor = bytes of the non-zero derivative entries, pairs x m x d x F x 4 at layer T; "
-        "all layers = the same summed over layers 1..T. RSS = peak resident set during the call minus "
-        "the resident set before it; tensors = peak bytes held by torch tensors (profiler).",
-        "",
-        "| input | m | floor | all layers | engine no_grad RSS / tensors | ratio to floor "
-        "| engine graph RSS / tensors | engine train RSS / tensors | ratio to all layers (train) "
-        "| dense RSS / tensors | torch.func RSS |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
-    ]
-    for name in names:
-        for order in orders:
-            engine = table.get((name, order, "engine", "no_grad"))
-            if engine is None or not _ok(engine):
-                continue
-            graph = table.get((name, order, "engine", "graph"))
-            train = table.get((name, order, "engine", "train"))
-            dense = table.get((name, order, "dense", "no_grad"))
-            func = table.get((name, order, "torch_func", "no_grad"))
-
-            def pair(record):
-                if not _ok(record):
-                    return "-"
-                return f"{_mib(record.get('rss_peak_bytes'))} / {_mib(record.get('tensor_peak_bytes'))}"
-
-            ratio = _ratio(engine.get("tensor_peak_bytes"), engine["floor_bytes"])
-            ratio_rss = _ratio(engine.get("rss_peak_bytes"), engine["floor_bytes"])
-            ratio_train = (
-                _ratio(train.get("tensor_peak_bytes"), train["floor_bytes_all_layers"])
-                if _ok(train)
-                else None
-            )
-            floors = f"{_mib(engine['floor_bytes'])} | {_mib(engine['floor_bytes_all_layers'])}"
-            lines.append(
-                f"| {name} | {order} | {floors} "
-                f"| {pair(engine)} | {_fmt(ratio_rss)} / {_fmt(ratio)} | {pair(graph)} | {pair(train)} "
-                f"| {_fmt(ratio_train)} | {pair(dense)} "
-                f"| {_mib(func.get('rss_peak_bytes')) if _ok(func) else '-'} |"
-            )
-    fits = summary["time_vs_pairs_exponent"]
-    if fits:
-        lines += [
-            "",
-            "## Growth of the engine's time with the number of pairs (random graphs)",
-            "",
-            "Least-squares slope of log(CPU time) against log(pairs) over the random graphs "
-            f"(n = {', '.join(str(s) for s in report['sizes'])}), and over those with "
-            f"n >= {FIT_MIN_NODES} only (fixed per-call costs dominate the smallest); 1 = linear.",
-            "",
-            "| m | no_grad | graph | train | no_grad, n >= "
-            f"{FIT_MIN_NODES} | graph, n >= {FIT_MIN_NODES} | train, n >= {FIT_MIN_NODES} |",
-            "|---|---|---|---|---|---|---|",
-        ]
-        for order in orders:
-            keys = [f"m{order}_{mode}" for mode in ("no_grad", "graph", "train")]
-            keys += [f"{key}_n{FIT_MIN_NODES}" for key in keys]
-            lines.append(f"| {order} | " + " | ".join(_fmt(fits.get(key)) for key in keys) + " |")
-    checks = [r for r in records if r["method"] == "torch_func" and _ok(r)]
-    if checks:
-        worst = max(r["max_rel_error_vs_engine"] for r in checks)
-        lines += [
-            "",
-            f"Check: on the first seeds of every torch.func configuration, torch.func and the engine agree "
-            f"to a relative error of at most {worst:.1e} (float32).",
-        ]
-    ratios = [
-        r["wall_median_s"] / r["cpu_median_s"]
-        for r in records
-        if r["method"] == "engine" and _ok(r) and r["cpu_median_s"] > 0.05
-    ]
-    spreads = [
-        (max(r["cpu_s"]) - min(r["cpu_s"])) / r["cpu_median_s"]
-        for r in records
-        if r["method"] != "torch_func" and _ok(r) and r["cpu_median_s"] > 0.05 and len(r.get("cpu_s", [])) > 1
-    ]
-    lines += [
-        "",
-        "## Noise",
-        "",
-        f"Load average (1, 5, 15 min) at the start {report['load_average_start']} and at the end "
-        f"{report['load_average_end']} of the run: other jobs shared the {info['cores']} cores.",
-    ]
-    if ratios:
-        lines.append(
-            f"Median wall / CPU time of the engine runs above 0.05 s: {statistics.median(ratios):.2f}; "
-            f"median spread (max - min) / median of the CPU times of repeated runs: "
-            f"{100 * statistics.median(spreads):.0f}% (largest {100 * max(spreads):.0f}%)."
-            if spreads
-            else f"Median wall / CPU time of the engine runs above 0.05 s: {statistics.median(ratios):.2f}."
-        )
-    lines += ["", "![time and memory against n](derivatives.png)", ""]
-    return "\n".join(lines)
-
-
-def _headline(table: dict[tuple, dict[str, Any]], names: list[str], order: int = 3) -> list[str]:
-    """Summary lines at order ``order`` for the molecule batches."""
-    lines = []
-    for name in names:
-        if name.startswith("random"):
-            continue
-        engine, graph, train = (
-            table.get((name, order, "engine", mode)) for mode in ("no_grad", "graph", "train")
-        )
-        func = table.get((name, order, "torch_func", "no_grad"))
-        if not (_ok(engine) and _ok(func)):
-            continue
-        text = (
-            f"- `{name}`, m = {order} ({engine['num_graphs']} graphs, {engine['num_nodes']:,} nodes, "
-            f"{engine['pairs']:,} pairs): torch.func {_seconds(func)} s against the engine's "
-            f"{_seconds(engine)} s without autograd ({func['cpu_median_s'] / engine['cpu_median_s']:.0f}x)"
-        )
-        if _ok(train):
-            text += (
-                f" and {_seconds(train)} s for forward + backward "
-                f"({func['cpu_median_s'] / train['cpu_median_s']:.0f}x)"
-            )
-        tensors = _ratio(engine.get("tensor_peak_bytes"), engine["floor_bytes"])
-        rss = _ratio(engine.get("rss_peak_bytes"), engine["floor_bytes"])
-        text += f"; peak tensor memory without autograd {_fmt(tensors)}x the floor (RSS {_fmt(rss)}x)"
-        if _ok(graph):
-            ratio = _ratio(graph.get("tensor_peak_bytes"), graph["floor_bytes_all_layers"])
-            text += f", with the autograd graph {_fmt(ratio)}x the non-zero bytes of all layers."
-        lines.append(text)
-    if lines:
-        lines = ["## Summary (CPU time; * = extrapolated)", "", *lines, ""]
-    return lines
-
-
-def _fmt(value: float | None) -> str:
-    return "-" if value is None else f"{value:.2f}"
-
-
-def plot(report: dict[str, Any], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    records = [r for r in report["records"] if r["input"].startswith("random") and _ok(r)]
-    orders = sorted({r["order"] for r in report["records"]})
-    series = [
-        ("engine", "no_grad", "engine no_grad", "tab:blue", "-"),
-        ("engine", "train", "engine train (fwd+bwd)", "tab:green", "-"),
-        ("dense", "no_grad", "dense no_grad", "tab:orange", "-"),
-        ("torch_func", "no_grad", "torch.func no_grad (open marker: extrapolated)", "tab:red", "-"),
-    ]
-    fig, axes = plt.subplots(2, len(orders), figsize=(4 * len(orders), 7), squeeze=False)
-    for col, order in enumerate(orders):
-        for row, (key, label) in enumerate(
-            (("cpu_median_s", "CPU time (s)"), ("rss_peak_bytes", "peak RSS (MiB)"))
-        ):
-            ax = axes[row][col]
-            for method, mode, name, color, style in series:
-                points = sorted(
-                    (r["num_nodes"], r[key], r.get("extrapolated", False))
-                    for r in records
-                    if r["order"] == order and r["method"] == method and r["mode"] == mode and r.get(key)
-                )
-                if not points:
-                    continue
-                scale = 1.0 if key == "cpu_median_s" else 1 / 2**20
-                xs, ys = [p[0] for p in points], [p[1] * scale for p in points]
-                ax.plot(xs, ys, style, color=color, marker="o", label=name)
-                for x, y, extrapolated in zip(xs, ys, [p[2] for p in points], strict=True):
-                    if extrapolated:
-                        ax.plot([x], [y], "o", color="white", markeredgecolor=color)
-            if key == "rss_peak_bytes":
-                floor = sorted(
-                    (r["num_nodes"], r["floor_bytes"] / 2**20)
-                    for r in records
-                    if r["order"] == order and r["method"] == "engine" and r["mode"] == "no_grad"
-                )
-                if floor:
-                    ax.plot(*zip(*floor, strict=True), ":", color="black", label="floor (non-zero bytes)")
-            ax.set_xscale("log")
-            ax.set_yscale("log")
-            ax.set_xlabel("n (random sparse graph, mean degree 3)")
-            ax.set_ylabel(label)
-            ax.set_title(f"order m = {order}")
-            ax.grid(True, which="both", alpha=0.3)
-    axes[0][0].legend(fontsize=7)
-    axes[1][0].legend(fontsize=7)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp.png")
-    fig.savefig(tmp, dpi=110)
-    plt.close(fig)
-    tmp.replace(path)
-
-
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--orders", type=int, nargs="+", default=ORDERS)
@@ -773,45 +428,42 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--no-molecules", action="store_true")
     parser.add_argument("--quick", action="store_true", help="orders 1-2, n = 50, 100, 1 repeat")
     parser.add_argument("--no-write", action="store_true", help="print only")
-    parser.add_argument("--render", action="store_true", help="only rewrite the table and plot from the JSON")
+    parser.add_argument("--render", action="store_true", help="only rewrite the page and plot from the JSON")
     args = parser.parse_args(argv)
     if args.render:
-        report = json.loads(RESULTS_JSON.read_text())
-        write_outputs(report, args.no_write)
+        if args.no_write:
+            print(render(json.loads(RESULTS_JSON.read_text())))
+        else:
+            print(f"wrote {write_page('derivatives', plots=True)} and {PLOT_PATH}")
         return
     if args.quick:
         args.orders, args.sizes, args.repeats = [1, 2], [50, 100], 1
         args.func_budget = args.func_budget_molecules = 5.0
     command = "python -m benchmarks.derivatives " + " ".join(argv if argv is not None else sys.argv[1:])
-    load_start = machine_info()["load_average"]
     report = {
         "command": command.strip(),
         "machine": machine_info(),
         "threads": args.threads,
-        "load_average_start": [round(v, 2) for v in load_start] if load_start else None,
+        "load_average_start": load_average(),
         "func_budget_s": args.func_budget,
         "func_budget_molecules_s": args.func_budget_molecules,
         "sizes": args.sizes,
         **run_all(args),
     }
     _fill_missing_sizes(report)
-    end = machine_info()
-    report["load_average_end"] = [round(v, 2) for v in end["load_average"]] if end["load_average"] else None
-    report["date_end_utc"] = end["date_utc"]
+    report["load_average_end"] = load_average()
+    report["date_end_utc"] = utc_now()
     write_outputs(report, args.no_write)
 
 
 def write_outputs(report: dict[str, Any], print_only: bool = False) -> None:
-    """Summary, markdown table and plot of a report (also used by ``--render``)."""
+    """The JSON (with its summary), the page and the plot of a report."""
     report["summary"] = summarise(report)
-    markdown = render_markdown(report)
     if print_only:
-        print(markdown)
+        print(render(report))
         return
-    write_json_atomic(RESULTS_JSON, report)
-    plot(report, PLOT_PATH)
-    write_text_atomic(MARKDOWN_PATH, markdown)
-    print(f"wrote {RESULTS_JSON}, {PLOT_PATH} and {MARKDOWN_PATH}")
+    atomic_write_json(RESULTS_JSON, report)
+    print(f"wrote {RESULTS_JSON} and {write_page('derivatives', report, plots=True)}")
 
 
 def _fill_missing_sizes(report: dict[str, Any]) -> None:

@@ -30,16 +30,13 @@ from typing import Any
 
 import torch
 
-from benchmarks.common import (
-    REPO_ROOT,
-    machine_info,
-    measure_peak_memory,
-    write_json_atomic,
-    write_text_atomic,
-)
+from benchmarks.common import REPO_ROOT, measure_peak_memory
+from benchmarks.render import PAGES
+from benchmarks.train_speed_report import PHASES, render
+from hodgnn.environment import machine_info
+from hodgnn.io import atomic_write_json, atomic_write_text
 
-JSON_PATH = REPO_ROOT / "benchmarks" / "results" / "train_speed.json"
-MARKDOWN_PATH = REPO_ROOT / "docs" / "results" / "train_speed.md"
+_, JSON_PATH, MARKDOWN_PATH, _ = PAGES["train_speed"]
 
 # case -> (HOD-GNN config, baseline config, overrides of both, per-step target ratio)
 CASES: dict[str, tuple[str, str, list[str], float | None]] = {
@@ -58,7 +55,6 @@ CASES: dict[str, tuple[str, str, list[str], float | None]] = {
 # RPC config, separation loss; 2-HOD (variant hod2) against the 1-HOD model of the same order
 BREC_CASE = {"pair_id": 125, "hodgnn": "hod2", "baseline": "hod_silu_m2"}
 CASES["brec_2hod"] = ("hodgnn/expressivity (variant hod2)", "variant hod_silu_m2", [], None)
-PHASES = ("support", "engine_forward", "encoders", "downstream", "head_backward", "engine_backward")
 
 
 def _prepare(config_path: str, overrides: list[str], num_batches: int, hod_overrides=()) -> dict[str, Any]:
@@ -280,14 +276,7 @@ def machine_peak() -> dict[str, float]:
 
 def _peak_rss(fn) -> int | None:
     """The process's peak resident set during ``fn()`` (``None`` off Linux)."""
-    measure_peak_memory(fn, tensor_peak=False)  # resets the peak counter, then runs fn
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) * 1024
-    except OSError:
-        return None
-    return None
+    return measure_peak_memory(fn, tensor_peak=False).get("rss_peak_absolute_bytes")
 
 
 def _seconds(fn) -> float:
@@ -391,143 +380,6 @@ def measure(cases: list[str], num_batches: int, threads: int, steps_only: bool =
     return results
 
 
-def _bound(case: dict[str, Any]) -> str:
-    """One line: how far the step is from its target and the phases that take the time."""
-    med, phases = case["median_step_s"], case["phases_s"]
-    allowed = case["target_ratio"] * med["baseline"]
-    total = sum(phases.values())
-    ranked = sorted(phases, key=phases.get, reverse=True)[:2]
-    largest = ", ".join(
-        f"{p.replace('_', ' ')} {_ms(phases[p])} ms ({100 * phases[p] / total:.0f}%)" for p in ranked
-    )
-    engine = case.get("engine", {})
-    roofline = (
-        f"; the engine runs at {100 * engine['roofline_fraction']:.0f}% of the {engine['bound']} roofline"
-        if engine
-        else ""
-    )
-    if med["hodgnn"] <= allowed:
-        return f"met ({_ms(med['hodgnn'])} ms <= {_ms(allowed)} ms); largest phases: {largest}{roofline}"
-    return (
-        f"{_ms(med['hodgnn'])} ms against {_ms(allowed)} ms allowed "
-        f"({case['target_ratio']:g}x the baseline), "
-        f"{med['hodgnn'] / allowed:.1f}x too slow; largest phases: {largest}{roofline}"
-    )
-
-
-def _load(machine: dict[str, Any]) -> str:
-    load = machine.get("load_average")
-    return "-" if not load else ", ".join(f"{x:.2f}" for x in load)
-
-
-def _before(case: dict[str, Any] | None) -> str:
-    if not case or "error" in case:
-        return "-"
-    med = case["median_step_s"]
-    return f"{_ms(med['hodgnn'])} / {_ms(med['baseline'])}, {case['ratio']:.1f}x, {_mib(case)}"
-
-
-def _mib(case: dict[str, Any]) -> str:
-    peak = case.get("peak_rss_bytes", {}).get("hodgnn")
-    return "-" if peak is None else f"{peak / 2**20:.0f}"
-
-
-def _ms(seconds: float) -> str:
-    return f"{1000 * seconds:.0f}"
-
-
-def render(results: dict[str, Any]) -> str:
-    """The markdown page of a results dict."""
-    m, peak = results["machine"], results["peak"]
-    lines = [
-        "# Training speed: HOD-GNN against its baselines, one step on the same batches",
-        "",
-        f"`{results['command']}`; {m['cpu']}, {m['cores']} cores, torch {m['torch']}, "
-        f"{m['torch_threads']} thread(s), {m['date_utc']}; load average before the run "
-        f"{_load(m)}. Median of {results['batches']} steps per model on the first training "
-        "batches (after one warm-up step), the two models interleaved batch by batch. Machine peak in "
-        f"the same run: {peak['matmul_flops_per_s'] / 1e9:.0f} GFLOP/s (2048^3 float32 matmul), "
-        f"{peak['copy_bytes_per_s'] / 1e9:.1f} GB/s (256 MiB copy, read + write).",
-        "",
-    ]
-    if "before" in results:
-        b = results["before"]
-        lines += [
-            f"The last column: the same steps measured with the code before this change (`{b['command']}`, "
-            f"run from a checkout of the earlier commit, {b['machine']['date_utc']}, same machine).",
-            "",
-        ]
-    lines += [
-        "The Peptides target is per epoch; this is per step (an epoch is its steps plus an evaluation "
-        "pass; the step ratio is the training part's ratio).",
-        "",
-        "| case | HOD-GNN config | batch | nodes / batch | HOD-GNN step (ms) | baseline step (ms) | ratio | "
-        "target | first step (s) | process peak RSS in a HOD-GNN step (MiB) | "
-        "before: HOD-GNN / baseline (ms), ratio, peak RSS (MiB) |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
-    ]
-    cases = results["cases"]
-    before = results.get("before", {}).get("cases", {})
-    for name, case in cases.items():
-        if "error" in case:
-            lines.append(f"| {name} | - | - | - | - | - | - | - | {case['error']} |")
-            continue
-        med, target = case["median_step_s"], case["target_ratio"]
-        met = "-" if target is None else f"<= {target:g}x ({'met' if case['ratio'] <= target else 'not met'})"
-        config = case["hodgnn_config"] + "".join(f" `{o}`" for o in case["overrides"])
-        lines.append(
-            f"| {name} | {config} vs {case['baseline_config'].split('/')[-1]} | {case['batch_size']} | "
-            f"{case['nodes_per_batch']:.0f} | {_ms(med['hodgnn'])} | {_ms(med['baseline'])} | "
-            f"{case['ratio']:.1f}x | {met} | {case['first_step_s']:.1f} | {_mib(case)} | "
-            f"{_before(before.get(name))} |"
-        )
-    lines += [
-        "",
-        "## Where the HOD-GNN step goes (median ms per phase, share of their sum)",
-        "",
-        "| case | " + " | ".join(p.replace("_", " ") for p in PHASES) + " | sum | full step |",
-        "|---|" + "---|" * (len(PHASES) + 2),
-    ]
-    for name, case in cases.items():
-        if "error" in case or "phases_s" not in case:
-            continue
-        phases = case["phases_s"]
-        total = sum(phases.values())
-        cells = [f"{_ms(phases[p])} ({100 * phases[p] / total:.0f}%)" for p in PHASES]
-        lines.append(
-            f"| {name} | " + " | ".join(cells) + f" | {_ms(total)} | {_ms(case['median_step_s']['hodgnn'])} |"
-        )
-    lines += ["", "## What bounds each target", ""]
-    for name, case in cases.items():
-        if "error" in case or "phases_s" not in case or case["target_ratio"] is None:
-            continue
-        lines.append(f"- {name}: {_bound(case)}")
-    lines += [
-        "",
-        "## The engine against the machine's peak (forward + backward of the derivative tensors)",
-        "",
-        "One step of the phase split on the first timed batch, engine forward + backward only (the "
-        "encoders' real gradients). FLOPs: matmul FLOPs only (`torch.utils.flop_counter`). Bytes: every "
-        "byte the engine allocates (the profiler's positive `[memory]` events), each written at least "
-        "once, so a lower bound of its memory traffic. Time: the engine forward + backward of the timed "
-        "phase split on that batch. Roofline: "
-        "the larger of FLOPs / peak FLOP/s and bytes / peak copy bandwidth, as a share of the time.",
-        "",
-        "| case | GFLOP | GB allocated | engine (ms) | GFLOP/s | GB/s | bound | % of roofline |",
-        "|---|---|---|---|---|---|---|---|",
-    ]
-    for name, case in cases.items():
-        if "error" in case or "engine" not in case:
-            continue
-        e = case["engine"]
-        lines.append(
-            f"| {name} | {e['flops'] / 1e9:.2f} | {e['bytes_allocated'] / 1e9:.2f} | {_ms(e['seconds'])} | "
-            f"{e['flops_per_s'] / 1e9:.1f} | {e['bytes_per_s'] / 1e9:.1f} | {e['bound']} | "
-            f"{100 * e['roofline_fraction']:.0f}% |"
-        )
-    return "\n".join(lines) + "\n"
-
-
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -553,8 +405,8 @@ def main(argv: list[str] | None = None) -> None:
         results = measure(args.cases, args.batches, args.threads, args.steps_only)
         if args.before is not None:
             results["before"] = json.loads(args.before.read_text())
-        write_json_atomic(args.json, results)
-    write_text_atomic(args.markdown, render(results))
+        atomic_write_json(args.json, results)
+    atomic_write_text(args.markdown, render(results))
     print(f"[train_speed] wrote {args.markdown}" + ("" if args.render else f" and {args.json}"))
 
 

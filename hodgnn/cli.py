@@ -218,7 +218,8 @@ def train_command(args: argparse.Namespace) -> int:
 
 
 def summarize_command(args: argparse.Namespace) -> int:
-    from hodgnn.train.results import aggregate, atomic_write_text, collect_results, markdown_table
+    from hodgnn.io import atomic_write_text
+    from hodgnn.train.results import aggregate, collect_results, markdown_table
 
     table = markdown_table(aggregate(collect_results(args.folder)))
     print(table, end="")

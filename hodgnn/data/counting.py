@@ -40,6 +40,7 @@ from torch_geometric.data import Data
 
 from hodgnn.data.info import DatasetInfo
 from hodgnn.data.root import file_sha256, require_file, resolve_data_root
+from hodgnn.data.storage import DatasetSplits, GraphDataset
 
 SUBSTRUCTURES = (
     "cycle3",
@@ -212,6 +213,37 @@ def counting_targets(adjacencies: Sequence[np.ndarray]) -> np.ndarray:
     return np.asarray(rows, dtype=np.int64).reshape(len(rows), len(SUBSTRUCTURES))
 
 
+def counting_info(
+    name: str,
+    targets: list[str],
+    target_std: Sequence[float],
+    normalized: bool,
+    split_sizes: dict[str, int],
+    **extra,
+) -> DatasetInfo:
+    """The :class:`DatasetInfo` of a counting dataset: graph-level regression of ``len(targets)``
+    substructure counts (MAE) from one constant float node feature.
+
+    ``info.extra`` holds the targets, their training std (``target_std``; multiply a normalised MAE
+    by it to get counts), whether targets were ``normalized``, the ``split_sizes`` and ``extra``.
+    """
+    return DatasetInfo(
+        name=name,
+        task="regression",
+        metric="mae",
+        num_tasks=len(targets),
+        node_input="float",
+        node_dim=1,
+        extra={
+            "targets": targets,
+            "target_std": [float(s) for s in target_std],
+            "normalized": normalized,
+            "split_sizes": split_sizes,
+            **extra,
+        },
+    )
+
+
 def read_counting_graphs(folder: str | os.PathLike) -> tuple[list[np.ndarray], dict[str, np.ndarray]]:
     """Read ``random_graphs.npy``: the dense adjacency matrices and the official split indices.
 
@@ -269,11 +301,9 @@ def load_counting(
             normalisation still uses the full training split. (default: :obj:`None`)
 
     Returns:
-        :class:`hodgnn.data.loading.DatasetSplits` with ``info.extra`` holding the targets, their
+        :class:`hodgnn.data.storage.DatasetSplits` with ``info.extra`` holding the targets, their
         training std (``target_std``), the split sizes and the counting convention.
     """
-    from hodgnn.data.loading import DatasetSplits, GraphDataset
-
     if options:
         raise ValueError(f"load_counting got unknown options {sorted(options)}")
     if isinstance(target, str):
@@ -300,20 +330,13 @@ def load_counting(
         return GraphDataset([_graph_from_adjacency(np.asarray(adjacencies[i]), values[i]) for i in index])
 
     dataset_name = "counting-" + ("all" if names == list(SUBSTRUCTURES) else ",".join(names))
-    info = DatasetInfo(
-        name=dataset_name,
-        task="regression",
-        metric="mae",
-        num_tasks=len(names),
-        node_input="float",
-        node_dim=1,
-        extra={
-            "targets": names,
-            "target_std": [float(s) for s in scale],
-            "normalized": normalize,
-            "split_sizes": {name: len(split[name]) for name in SPLIT_SIZES},
-            "convention": "graph level: number of (not necessarily induced) subgraphs isomorphic to it",
-            "source_sha256": file_sha256(folder / "random_graphs.npy"),
-        },
+    info = counting_info(
+        dataset_name,
+        names,
+        scale,
+        normalize,
+        {name: len(split[name]) for name in SPLIT_SIZES},
+        convention="graph level: number of (not necessarily induced) subgraphs isomorphic to it",
+        source_sha256=file_sha256(folder / "random_graphs.npy"),
     )
     return DatasetSplits(train=build("train"), val=build("val"), test=build("test"), info=info)

@@ -11,17 +11,16 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import torch
 from torch_geometric.data import Data
-from tqdm.auto import tqdm
 
 from hodgnn.data.info import DatasetInfo
-from hodgnn.data.loading import DatasetSplits, GraphDataset, load_cache, save_cache
+from hodgnn.data.molecules import atom_bond_feature_dims, featurise_smiles, installed_rdkit_version
 from hodgnn.data.root import (
     MissingDataError,
     cache_key,
@@ -32,6 +31,7 @@ from hodgnn.data.root import (
     resolve_data_root,
     writable_download_root,
 )
+from hodgnn.data.storage import DatasetSplits, GraphDataset, load_cache, save_cache
 
 log = logging.getLogger(__name__)
 
@@ -121,75 +121,6 @@ def read_ogb_raw(folder: str | os.PathLike) -> list[Data]:
             data.edge_attr = edge_feat_t[e0:e1].repeat_interleave(2, dim=0)
         graphs.append(data)
     return graphs
-
-
-def atom_bond_feature_dims() -> tuple[list[int], list[int]]:
-    """Category counts of OGB's atom (9) and bond (3) features, from :mod:`ogb.utils.features`."""
-    from ogb.utils.features import get_atom_feature_dims, get_bond_feature_dims
-
-    return list(get_atom_feature_dims()), list(get_bond_feature_dims())
-
-
-@contextlib.contextmanager
-def _quiet_rdkit() -> Iterator[None]:
-    """Silence RDKit's parse errors; failures are counted and reported by the caller instead."""
-    from rdkit import RDLogger
-
-    RDLogger.DisableLog("rdApp.*")
-    try:
-        yield
-    finally:
-        RDLogger.EnableLog("rdApp.*")
-
-
-def smiles_to_data(smiles: str) -> Data | None:
-    """Featurise one SMILES string with :func:`ogb.utils.smiles2graph`.
-
-    Returns:
-        :class:`~torch_geometric.data.Data` with ``x [n, 9]``, ``edge_index [2, 2m]``,
-        ``edge_attr [2m, 3]`` (all long) and ``num_nodes``, or :obj:`None` when RDKit cannot
-        parse the string.
-    """
-    from ogb.utils import smiles2graph
-    from rdkit import Chem
-
-    if Chem.MolFromSmiles(smiles) is None:
-        return None
-    graph = smiles2graph(smiles)
-    return Data(
-        x=torch.from_numpy(graph["node_feat"]).long(),
-        edge_index=torch.from_numpy(graph["edge_index"]).long(),
-        edge_attr=torch.from_numpy(graph["edge_feat"]).long(),
-        num_nodes=int(graph["num_nodes"]),
-    )
-
-
-def featurise_smiles(
-    smiles: Sequence[str], labels: np.ndarray, desc: str = "featurising"
-) -> tuple[list[Data], list[int], list[int]]:
-    """Featurise SMILES strings with OGB's :func:`~ogb.utils.smiles2graph` (tqdm progress bar).
-
-    Args:
-        smiles (Sequence[str]): one SMILES per row.
-        labels (np.ndarray): ``[rows, num_tasks]`` float targets (NaN = missing).
-        desc (str): progress bar label. (default: ``"featurising"``)
-
-    Returns:
-        ``(graphs, kept_rows, dropped_rows)``: graphs carry ``y [1, num_tasks]`` float; rows are
-        positions in ``smiles``; dropped rows are those RDKit could not parse.
-    """
-    labels = np.asarray(labels, dtype=np.float64).reshape(len(smiles), -1)
-    graphs, kept, dropped = [], [], []
-    with _quiet_rdkit():
-        for row, text in enumerate(tqdm(smiles, desc=desc, mininterval=1.0, leave=False)):
-            data = smiles_to_data(str(text))
-            if data is None:
-                dropped.append(row)
-                continue
-            data.y = torch.tensor(labels[row], dtype=torch.float32).view(1, -1)
-            graphs.append(data)
-            kept.append(row)
-    return graphs, kept, dropped
 
 
 def read_split(folder: str | os.PathLike, split_type: str = "scaffold") -> dict[str, torch.Tensor]:
@@ -385,17 +316,6 @@ def load_ogb_mol(
         },
     )
     return DatasetSplits(train=parts["train"], val=parts["valid"], test=parts["test"], info=info)
-
-
-def installed_rdkit_version() -> str:
-    """The installed RDKit version (needed by :func:`ogb.utils.smiles2graph`), with an install hint."""
-    try:
-        import rdkit
-    except ImportError as error:
-        raise ImportError(
-            "Featurising SMILES with ogb's smiles2graph needs RDKit: pip install rdkit"
-        ) from error
-    return rdkit.__version__
 
 
 def _process(

@@ -20,8 +20,7 @@ import pandas as pd
 import torch
 
 from hodgnn.data.info import DatasetInfo
-from hodgnn.data.loading import DatasetSplits, GraphDataset, load_cache, save_cache
-from hodgnn.data.ogb_mol import atom_bond_feature_dims, featurise_smiles, installed_rdkit_version
+from hodgnn.data.molecules import atom_bond_feature_dims, featurise_smiles, installed_rdkit_version
 from hodgnn.data.root import (
     MissingDataError,
     cache_key,
@@ -31,6 +30,7 @@ from hodgnn.data.root import (
     resolve_data_root,
     writable_download_root,
 )
+from hodgnn.data.storage import DatasetSplits, GraphDataset, load_cache, save_cache
 
 log = logging.getLogger(__name__)
 

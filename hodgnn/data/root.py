@@ -4,10 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-import tempfile
 from pathlib import Path
-
-import torch
 
 DATA_ROOT_ENV = "HODGNN_DATA_ROOT"
 CACHE_DIR_ENV = "HODGNN_CACHE_DIR"
@@ -65,24 +62,6 @@ def file_sha256(path: str | os.PathLike, chunk_size: int = 1 << 20) -> str:
 def cache_key(*parts: object) -> str:
     """Short stable hash of ``parts`` (file checksums, options) to name a cache file."""
     return hashlib.sha256("|".join(str(p) for p in parts).encode()).hexdigest()[:16]
-
-
-def atomic_torch_save(obj: object, path: str | os.PathLike) -> None:
-    """``torch.save`` to a temporary file in the same folder, then rename it into place."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            torch.save(obj, handle)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 class MissingDataError(FileNotFoundError):

@@ -14,8 +14,8 @@ import numpy as np
 import torch
 from torch_geometric.data import Data
 
-from hodgnn.data.counting import canonical_target, count_substructures
-from hodgnn.data.info import DatasetInfo
+from hodgnn.data.counting import canonical_target, count_substructures, counting_info
+from hodgnn.data.storage import DatasetSplits, GraphDataset
 
 
 def random_simple_graph(rng: np.random.Generator, num_nodes: int, edge_prob: float) -> np.ndarray:
@@ -104,11 +104,9 @@ def load_synthetic_counts(
             (default: :obj:`True`)
 
     Returns:
-        :class:`hodgnn.data.loading.DatasetSplits`; ``info.extra`` holds the targets, their training
+        :class:`hodgnn.data.storage.DatasetSplits`; ``info.extra`` holds the targets, their training
         std (``target_std``, multiply a normalised MAE by it to get counts) and the generation options.
     """
-    from hodgnn.data.loading import DatasetSplits, GraphDataset
-
     if num_graphs < 3:
         raise ValueError(f"num_graphs must be at least 3 (one graph per split), got {num_graphs}")
     if not 1 <= min_nodes <= max_nodes:
@@ -177,28 +175,21 @@ def load_synthetic_counts(
             )
         return GraphDataset(graphs)
 
-    info = DatasetInfo(
-        name="synthetic-counts",
-        task="regression",
-        metric="mae",
-        num_tasks=len(names),
-        node_input="float",
-        node_dim=1,
-        extra={
-            "targets": names,
-            "target_std": [float(s) for s in scale],
-            "normalized": normalize,
-            "split_sizes": {part: stop - start for part, (start, stop) in bounds.items()},
-            "generator": {
-                "num_graphs": num_graphs,
-                "min_nodes": min_nodes,
-                "max_nodes": max_nodes,
-                "edge_prob": [low, high],
-                "regular_fraction": regular_fraction,
-                "regular_degrees": degrees,
-                "seed": seed,
-            },
-            "convention": "graph-level count of not necessarily induced subgraphs isomorphic to the pattern",
+    info = counting_info(
+        "synthetic-counts",
+        names,
+        scale,
+        normalize,
+        {part: stop - start for part, (start, stop) in bounds.items()},
+        generator={
+            "num_graphs": num_graphs,
+            "min_nodes": min_nodes,
+            "max_nodes": max_nodes,
+            "edge_prob": [low, high],
+            "regular_fraction": regular_fraction,
+            "regular_degrees": degrees,
+            "seed": seed,
         },
+        convention="graph-level count of not necessarily induced subgraphs isomorphic to the pattern",
     )
     return DatasetSplits(train=build("train"), val=build("val"), test=build("test"), info=info)

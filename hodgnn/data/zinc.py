@@ -14,8 +14,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from hodgnn.data.info import DatasetInfo
-from hodgnn.data.loading import DatasetSplits, GraphDataset
 from hodgnn.data.root import MissingDataError, download_allowed, resolve_data_root, writable_download_root
+from hodgnn.data.storage import DatasetSplits, GraphDataset
 
 ZINC_SPLITS = ("train", "val", "test")
 ZINC_URL = "https://www.dropbox.com/s/feo9qle74kg48gy/molecules.zip?dl=1"

@@ -1,5 +1,6 @@
 """The derivative engine: sparse pair supports, Taylor arithmetic, node/mixed/graph derivatives."""
 
+from hodgnn.derivatives import pyg_rules  # noqa: F401  (registers the rules of PyG's layers)
 from hodgnn.derivatives.activations import ACTIVATIONS, Activation, resolve_activation
 from hodgnn.derivatives.engine import (
     MixedDerivatives,
@@ -8,6 +9,8 @@ from hodgnn.derivatives.engine import (
     mixed_derivatives,
     node_derivatives,
 )
+from hodgnn.derivatives.plan import BasePlan, LayerPlan, NodeStep, UnsupportedModuleError
+from hodgnn.derivatives.rules import lower
 from hodgnn.derivatives.support import (
     MemoryBudgetError,
     PairSupport,
@@ -20,6 +23,11 @@ from hodgnn.derivatives.support import (
 __all__ = [
     "ACTIVATIONS",
     "Activation",
+    "BasePlan",
+    "LayerPlan",
+    "NodeStep",
+    "UnsupportedModuleError",
+    "lower",
     "MemoryBudgetError",
     "MixedDerivatives",
     "NodeDerivatives",

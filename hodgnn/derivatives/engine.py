@@ -25,7 +25,9 @@ import torch
 from torch import Tensor
 from torch.utils.checkpoint import checkpoint
 
-from hodgnn.derivatives.memory import mixed_derivative_bytes, node_derivative_bytes
+from hodgnn.derivatives.memory import mixed_derivative_bytes, node_derivative_bytes, rows_per_chunk
+from hodgnn.derivatives.plan import BasePlan, GraphInputs
+from hodgnn.derivatives.rules import lower
 from hodgnn.derivatives.support import (
     PairSupport,
     RowMap,
@@ -108,18 +110,8 @@ class MixedDerivatives:
         return dense
 
 
-# Node-wise work runs on chunks of rows of about this many bytes, which stay in the CPU caches
-# through the chain of element-wise operations of the Taylor composition.
-CHUNK_BYTES = 2**21
-
-
-def rows_per_chunk(row_elements: int, itemsize: int) -> int:
-    """Rows of ``row_elements`` elements per chunk of about :data:`CHUNK_BYTES`."""
-    return max(1, CHUNK_BYTES // max(1, row_elements * itemsize))
-
-
 def _chunk_rows(x: Tensor) -> int:
-    """Rows of ``x`` per chunk of about :data:`CHUNK_BYTES`."""
+    """Rows of ``x`` per chunk of about :data:`~hodgnn.derivatives.memory.CHUNK_BYTES`."""
     return rows_per_chunk(x.shape[1:].numel(), x.element_size())
 
 
@@ -168,8 +160,8 @@ class _FirstOrderMLP(torch.autograd.Function):
     its activation, :math:`J \leftarrow (J W_l^\top) \odot s'(z_l)[\text{rows}]` (order 1 of
     Faa di Bruno's formula: one multiply per activation, no series).
 
-    Runs on row chunks of about :data:`CHUNK_BYTES`, which stay in the CPU caches through the
-    chain of products. Autograd keeps only the input jets, the row index and the node-level
+    Runs on row chunks of about :data:`~hodgnn.derivatives.memory.CHUNK_BYTES`, which stay in the CPU
+    caches through the chain of products. Autograd keeps only the input jets, the row index and the node-level
     coefficients :math:`s'(z_l)` ``[n, d]``; the backward pass recomputes each chunk's
     intermediate jets once (as a checkpoint would) and accumulates the gradients of the jets,
     of every :math:`W_l` and of every coefficient (when it needs one: analytic activations).
@@ -394,11 +386,15 @@ def _stack_mixed(series: dict, order: int) -> Tensor:
 
 
 def _taylor_mlp(chunk: Tensor, chunk_g: Tensor, weights: tuple[Tensor, ...], scale: Tensor | None) -> Tensor:
-    """A base MLP on a chunk of pair jets ``[rows, m, F, d_in]``: per linear map, the product with
-    the weight and the Taylor composition with the activation coefficients ``chunk_g[:, l]``
-    (``[rows, linears, m, d]``, of every row's node); the result times ``scale`` if given."""
-    for i, weight in enumerate(weights):
-        chunk = compose_univariate(_as_series(chunk_g[:, i]), chunk @ weight.T)
+    """A layer's node-wise steps on a chunk of pair jets ``[rows, m, F, d_in]``: per step, the
+    product with the weight and the Taylor composition with the activation coefficients of every
+    row's node (``chunk_g`` ``[rows, m, d_1 + d_2 + ...]``, the steps' coefficients side by side);
+    the result times ``scale`` if given."""
+    offset = 0
+    for weight in weights:
+        width = weight.size(0)
+        chunk = compose_univariate(_as_series(chunk_g[..., offset : offset + width]), chunk @ weight.T)
+        offset += width
     return chunk if scale is None else chunk * scale
 
 
@@ -443,18 +439,19 @@ def _compiled_taylor_mlp():
 
 
 def _propagate(
-    base,
+    plan: BasePlan,
     x: Tensor,
     edge_index: Tensor,
     edge_attr: Tensor | None,
+    edge_weight: Tensor | None,
     order: int,
     pairs: PairSupport,
     triples: TripleSupport | None,
     last_scale: Tensor | None = None,
     compile_taylor: bool = False,
 ):
-    """Run the base MPNN on primal values and jets; yield ``(h, pair_jets, mixed_jets)`` per
-    layer in Taylor-coefficient scaling with layout ``[P, order, F, d]`` /
+    """Run the base model (lowered to ``plan``) on primal values and jets; yield
+    ``(h, pair_jets, mixed_jets)`` per layer in Taylor-coefficient scaling with layout ``[P, order, F, d]`` /
     ``[Q, order, order, F, F, d]``. Without triples, the pair jets of the last layer are
     multiplied by ``last_scale`` (``[1, order, 1, 1]``, e.g. the factorials), chunk by chunk."""
     n, num_in = x.shape
@@ -464,14 +461,16 @@ def _propagate(
     jets[:, 0] = torch.eye(num_in, dtype=x.dtype, device=x.device)
     mixed = x.new_zeros(0, order, order, num_in, num_in, num_in) if triples is not None else None
     src, dst = edge_index
+    graph = GraphInputs(edge_index, n, x.dtype, edge_attr, edge_weight)
     # order 1 with autograd: aggregate whole layers, then the fused first-order MLP
     first_order = triples is None and order == 1 and torch.is_grad_enabled()
-    for t, layer in enumerate(base.layers, start=1):
+    for t, layer in enumerate(plan.layers, start=1):
         step = pairs.transitions[t - 1]
         prev_rows = pairs.rows(t - 1)
-        self_w, edge_w = layer.weights(edge_index, n, x.dtype)
-        if layer.conv == "gine":
-            g = layer.act.taylor(h[src] + layer.edge_shift(edge_attr), taylor_order)
+        aggregation = layer.aggregation(graph)
+        self_w, edge_w = aggregation.self_weight, aggregation.edge_weight
+        if aggregation.edge_messages:
+            g = aggregation.message_act.taylor(h[src] + aggregation.edge_shift, taylor_order)
             h_agg = (self_w.unsqueeze(-1) * h).index_add(0, dst, g[0])
             chunk = _chunk_rows(jets)
             messages = _map_chunks(
@@ -490,6 +489,40 @@ def _propagate(
                 msg = _compose_mixed(g, tstep.msg_edge, jets, p1, p2, mixed[tstep.msg_src], order)
                 mixed = _aggregate(tstep, _take(self_w, _take(trows, tstep.self_src)), None, mixed)
                 mixed.index_add_(0, tstep.msg_dst, msg)
+            chunk = _chunk_rows(jets_agg)
+            jets_agg_chunks = jets_agg.split(chunk)
+        elif aggregation.split:
+            # [neighbour sum || self term]: convs with separate root and neighbour weights
+            zeros = self_w.new_zeros(())
+            h_agg = torch.cat(
+                [
+                    torch.zeros_like(h).index_add(0, dst, h[src] * edge_w.unsqueeze(-1)),
+                    self_w.unsqueeze(-1) * h,
+                ],
+                -1,
+            )
+            pair_self_w = _take(self_w, _take(prev_rows, step.self_src))
+            pair_edge_w = _take(edge_w, step.msg_edge)
+            jets_agg = torch.cat(
+                [
+                    _aggregate(step, zeros.expand_as(pair_self_w), pair_edge_w, jets),
+                    _aggregate(step, pair_self_w, None, jets),
+                ],
+                -1,
+            )
+            if triples is not None:
+                tstep = triples.transitions[t - 1]
+                trows = triples.keys[t - 1] // (n * n)
+                triple_self_w = _take(self_w, _take(trows, tstep.self_src))
+                mixed = torch.cat(
+                    [
+                        _aggregate(
+                            tstep, zeros.expand_as(triple_self_w), _take(edge_w, tstep.msg_edge), mixed
+                        ),
+                        _aggregate(tstep, triple_self_w, None, mixed),
+                    ],
+                    -1,
+                )
             chunk = _chunk_rows(jets_agg)
             jets_agg_chunks = jets_agg.split(chunk)
         else:
@@ -511,23 +544,22 @@ def _propagate(
                 chunk = _chunk_rows(jets)
                 jets_agg_chunks = _aggregate_chunks(step, pair_self_w, pair_edge_w, jets, chunk)
                 jets = None  # free with autograd; the lazy chunks hold it without
-        # The node-wise MLP: primal values first, then the jets of every pair (v, u) with the
+        # The node-wise steps: primal values first, then the jets of every pair (v, u) with the
         # activation coefficients of v.
+        steps = layer.node_steps()
         h, coefficients = h_agg, []
-        for lin in layer.linears:
-            coefficients.append(layer.act.taylor(lin(h), taylor_order))
+        for node_step in steps:
+            coefficients.append(node_step.act.taylor(node_step(h), taylor_order))
             h = coefficients[-1][0]
+        weights = tuple(node_step.weight for node_step in steps)
         rows = pairs.rows(t)
         if first_order:
             # first order (order-1 scaling is 1): one multiply per activation, one recomputation
-            weights = [lin.weight for lin in layer.linears]
             jets = _FirstOrderMLP.apply(jets_agg, rows, len(weights), *weights, *[g[1] for g in coefficients])
         elif triples is None:
-            # [n, linears, order, d]: every node's coefficients of every activation of the MLP.
-            node_g = torch.stack([_stack_coefficients(g, order) for g in coefficients], 1)
-            scale = last_scale if t == len(base.layers) else None
-
-            weights = tuple(lin.weight for lin in layer.linears)
+            # [n, order, d_1 + d_2 + ...]: every node's coefficients of every activation.
+            node_g = torch.cat([_stack_coefficients(g, order) for g in coefficients], -1)
+            scale = last_scale if t == plan.num_layers else None
             mlp = _compiled_taylor_mlp() if compile_taylor else _taylor_mlp
 
             def layer_mlp(chunk: Tensor, chunk_g: Tensor, weights=weights, scale=scale, mlp=mlp) -> Tensor:
@@ -538,30 +570,36 @@ def _propagate(
             jets = jets_agg
             trows = triples.keys[t] // (n * n)
             first, second = triples.first[t], triples.second[t]
-            for lin, g in zip(layer.linears, coefficients, strict=True):
-                jets = jets @ lin.weight.T
-                mixed = _compose_mixed(g, trows, jets, first, second, mixed, order, lin.weight)
+            for weight, g in zip(weights, coefficients, strict=True):
+                jets = jets @ weight.T
+                mixed = _compose_mixed(g, trows, jets, first, second, mixed, order, weight)
                 jets = compose_univariate(_gather(g, rows, 1), jets)
         yield h, jets, mixed
 
 
-def _prepare(base, x, edge_index, edge_attr, order, scale):
+def _prepare(base, x, edge_index, edge_attr, edge_weight, order, scale) -> BasePlan:
+    """Check the inputs and lower ``base`` (:func:`~hodgnn.derivatives.rules.lower`), before any work."""
     check_graph(x, edge_index, edge_attr)
     check_order(order)
     if scale not in SCALES:
         raise ValueError(f"unknown scale {scale!r}; choose one of {list(SCALES)}")
-    if x.size(1) != base.in_channels:
-        raise ValueError(f"x has {x.size(1)} channels but the base MPNN expects {base.in_channels}")
-    if base.conv == "gine" and edge_attr is None:
-        raise ValueError("the base MPNN uses conv='gine', which needs edge_attr")
+    if edge_weight is not None and edge_weight.shape != (edge_index.size(1),):
+        raise ValueError(f"edge_weight must have shape [{edge_index.size(1)}], got {list(edge_weight.shape)}")
+    plan = lower(base)
+    if x.size(1) != plan.in_channels:
+        raise ValueError(f"x has {x.size(1)} channels but the base MPNN expects {plan.in_channels}")
+    if plan.needs("edge_attr") and edge_attr is None:
+        needing = next(layer.name for layer in plan.layers if "edge_attr" in layer.needs)
+        raise ValueError(f"{needing} has edge messages (GINE): the base MPNN needs edge_attr")
+    return plan
 
 
-def _check_support(support: PairSupport, base, x: Tensor, diagonal_only: bool) -> None:
+def _check_support(support: PairSupport, plan: BasePlan, x: Tensor, diagonal_only: bool) -> None:
     """A precomputed support must match the graph size, the depth and the pruning asked for."""
-    if support.num_layers != base.num_layers or support.num_nodes != x.size(0):
+    if support.num_layers != plan.num_layers or support.num_nodes != x.size(0):
         raise ValueError(
             f"the given support was built for {support.num_nodes} nodes and {support.num_layers} layers, "
-            f"not {x.size(0)} nodes and {base.num_layers} layers"
+            f"not {x.size(0)} nodes and {plan.num_layers} layers"
         )
     if support.diagonal_only != diagonal_only:
         raise ValueError(
@@ -581,11 +619,15 @@ def node_derivatives(
     support: PairSupport | None = None,
     memory_budget: int | None = None,
     compile_taylor: bool = False,
+    edge_weight: Tensor | None = None,
 ) -> NodeDerivatives | list[NodeDerivatives]:
     r"""Derivatives :math:`\partial^a h^{(T)}_{v,i} / \partial x_{u,j}^a`, :math:`a = 1..m`.
 
     Args:
-        base: a :class:`~hodgnn.nn.BaseMPNN`.
+        base: the base model: a :class:`~hodgnn.nn.BaseMPNN`, PyG's ``GIN`` / ``GCN`` /
+            ``GraphSAGE``, a ``torch_geometric.nn.Sequential`` of supported convs and node-wise
+            modules, or anything with a rule (:mod:`hodgnn.derivatives.rules`). Its own forward,
+            ``base(x, edge_index, ...)``, is what is differentiated.
         x: ``[n, F]`` node features (a PyG batch of many graphs works as one graph).
         edge_index: ``[2, E]`` edges ``source -> target``.
         order: the highest order ``m >= 1``.
@@ -602,29 +644,40 @@ def node_derivatives(
         compile_taylor: run the Taylor compositions of orders ``m >= 2`` through
             ``torch.compile`` (same values; about 3x faster forward + backward on a CPU after a
             first compilation of tens of seconds; order 1 has its own fused path).
+        edge_weight: ``[E]`` edge weights, passed to every conv that takes them (``GCNConv``,
+            ``GraphConv``).
 
     Returns:
         :class:`NodeDerivatives` (or a list of them, one per layer).
     """
-    _prepare(base, x, edge_index, edge_attr, order, scale)
+    plan = _prepare(base, x, edge_index, edge_attr, edge_weight, order, scale)
     if support is None:
-        support = build_pair_support(edge_index, x.size(0), base.num_layers, diagonal_only, memory_budget)
+        support = build_pair_support(edge_index, x.size(0), plan.num_layers, diagonal_only, memory_budget)
     else:
-        _check_support(support, base, x, diagonal_only)
-    estimate = node_derivative_bytes(base, support, order, x.size(1), x.element_size(), all_layers)
+        _check_support(support, plan, x, diagonal_only)
+    estimate = node_derivative_bytes(plan, support, order, x.size(1), x.element_size(), all_layers)
     check_memory(estimate, memory_budget, "the derivative tensors")
     fact = factorials(order, x.dtype, x.device).view(1, order, 1, 1) if scale == "derivative" else None
     layers = _propagate(
-        base, x, edge_index, edge_attr, order, support, None, last_scale=fact, compile_taylor=compile_taylor
+        plan,
+        x,
+        edge_index,
+        edge_attr,
+        edge_weight,
+        order,
+        support,
+        None,
+        last_scale=fact,
+        compile_taylor=compile_taylor,
     )
     results, t = [], 0
     # A plain loop, not enumerate (whose cached result tuple would keep the previous layer's
     # jets alive while the next layer is computed).
     for h, jets, _ in layers:
         t += 1
-        if all_layers or t == base.num_layers:
+        if all_layers or t == plan.num_layers:
             # The last layer comes scaled already; earlier ones still feed the next layer.
-            values = jets * fact if fact is not None and t < base.num_layers else jets
+            values = jets * fact if fact is not None and t < plan.num_layers else jets
             results.append(NodeDerivatives(support.index(t), values.transpose(-1, -2), h, x.size(0)))
         del jets
     return results if all_layers else results[0]
@@ -638,12 +691,20 @@ def graph_derivatives(
     edge_attr: Tensor | None = None,
     scale: str = "derivative",
     memory_budget: int | None = None,
+    edge_weight: Tensor | None = None,
 ) -> Tensor:
     r"""``D_out``: :math:`\partial^a (\sum_{v \in G(u)} h^{(T)}_{v,i}) / \partial x_{u,j}^a`,
     the derivatives of every graph's sum readout w.r.t. its nodes' features,
     ``[n, order, d, F]``."""
     derivatives = node_derivatives(
-        base, x, edge_index, order, edge_attr, scale=scale, memory_budget=memory_budget
+        base,
+        x,
+        edge_index,
+        order,
+        edge_attr,
+        scale=scale,
+        memory_budget=memory_budget,
+        edge_weight=edge_weight,
     )
     return derivatives.graph_level()
 
@@ -658,6 +719,7 @@ def mixed_derivatives(
     memory_budget: int | None = None,
     support: PairSupport | None = None,
     triple_support: TripleSupport | None = None,
+    edge_weight: Tensor | None = None,
 ) -> MixedDerivatives:
     r"""Mixed derivatives over two distinct nodes (the ``k = 2`` case of HOD-GNN):
     :math:`\partial^{a+b} h^{(T)}_{v,i} / \partial x_{u_1,j_1}^a \partial x_{u_2,j_2}^b`,
@@ -668,20 +730,20 @@ def mixed_derivatives(
     and ``triple_support`` (precomputed, e.g. by a :class:`~hodgnn.derivatives.SupportCache`)
     must be the full pair support of this graph and the triples over it.
     """
-    _prepare(base, x, edge_index, edge_attr, order, scale)
+    plan = _prepare(base, x, edge_index, edge_attr, edge_weight, order, scale)
     pairs = support
     if pairs is None:
-        pairs = build_pair_support(edge_index, x.size(0), base.num_layers, False, memory_budget)
+        pairs = build_pair_support(edge_index, x.size(0), plan.num_layers, False, memory_budget)
     else:
-        _check_support(pairs, base, x, False)
+        _check_support(pairs, plan, x, False)
     triples = build_triple_support(pairs, memory_budget) if triple_support is None else triple_support
-    if triples.num_nodes != x.size(0) or len(triples.transitions) != base.num_layers:
+    if triples.num_nodes != x.size(0) or len(triples.transitions) != plan.num_layers:
         raise ValueError("the given triple support was built for another graph or depth")
-    estimate = mixed_derivative_bytes(base, pairs, triples, order, x.size(1), x.element_size())
+    estimate = mixed_derivative_bytes(plan, pairs, triples, order, x.size(1), x.element_size())
     check_memory(estimate, memory_budget, "the mixed derivative tensors")
-    *_, (h, _, mixed) = _propagate(base, x, edge_index, edge_attr, order, pairs, triples)
+    *_, (h, _, mixed) = _propagate(plan, x, edge_index, edge_attr, edge_weight, order, pairs, triples)
     if scale == "derivative":
         fact = factorials(order, x.dtype, x.device)
         mixed = mixed * (fact.view(-1, 1) * fact.view(1, -1)).view(1, order, order, 1, 1, 1)
-    T = base.num_layers
+    T = plan.num_layers
     return MixedDerivatives(triples.index(T), mixed.permute(0, 1, 2, 5, 3, 4), h, x.size(0))

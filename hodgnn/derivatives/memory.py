@@ -71,10 +71,21 @@ from dataclasses import fields, is_dataclass
 
 from torch import Tensor
 
+from hodgnn.derivatives.plan import BasePlan
+from hodgnn.derivatives.rules import lower
 from hodgnn.derivatives.support import PairSupport, TripleSupport
 
 INDEX_BYTES = 8
 """Bytes per support index (int64)."""
+
+# Node-wise work runs on chunks of rows of about this many bytes, which stay in the CPU caches
+# through the chain of element-wise operations of the Taylor composition.
+CHUNK_BYTES = 2**21
+
+
+def rows_per_chunk(row_elements: int, itemsize: int) -> int:
+    """Rows of ``row_elements`` elements per chunk of about :data:`CHUNK_BYTES`."""
+    return max(1, CHUNK_BYTES // max(1, row_elements * itemsize))
 
 
 def _tensor_bytes(obj) -> int:
@@ -97,23 +108,22 @@ def support_bytes(support: PairSupport | TripleSupport) -> int:
     return _tensor_bytes(support) + INDEX_BYTES * (7 * entries + offsets)
 
 
-def _layer_shapes(base, in_channels: int) -> list[tuple[int, int]]:
-    """``(d_{t-1}, d_t)`` of every layer: the width of the jets entering and leaving it."""
-    widths = [in_channels] + [base.hidden_channels] * base.num_layers
-    return list(zip(widths[:-1], widths[1:], strict=True))
+def _layer_shapes(plan: BasePlan) -> list[tuple[int, int, int]]:
+    """``(d_agg, d_t, L_t)`` of every layer: the width of the aggregated jets (``d_{t-1}``, twice
+    that for a split aggregation), of the jets leaving it, and its number of node-wise steps."""
+    return [(layer.aggregated_channels, layer.out_channels, layer.num_steps) for layer in plan.layers]
 
 
-def _node_bytes(base, num_nodes: int, taylor_order: int, itemsize: int) -> int:
+def _node_bytes(plan: BasePlan, num_nodes: int, taylor_order: int, itemsize: int) -> int:
     """Node-level primal values, activation coefficients (orders ``0..taylor_order``) and their
     gradients, every layer."""
-    linears = len(base.layers[0].linears)
-    per_layer = 4 * (taylor_order + 2) * linears * num_nodes * base.hidden_channels
-    return per_layer * base.num_layers * itemsize
+    per_node = sum(steps * d_out for _, d_out, steps in _layer_shapes(plan))
+    return 4 * (taylor_order + 2) * per_node * num_nodes * itemsize
 
 
-def _learnable_weights(layer) -> bool:
-    """Whether the layer's aggregation weights need a gradient (a trained :math:`\\epsilon`)."""
-    return layer.conv in ("gin", "gine", "mean") and bool(layer.eps.requires_grad)
+def _as_plan(base) -> BasePlan:
+    """A base model (lowered here) or its :class:`~hodgnn.derivatives.plan.BasePlan`."""
+    return base if isinstance(base, BasePlan) else lower(base)
 
 
 def node_derivative_bytes(
@@ -121,24 +131,22 @@ def node_derivative_bytes(
 ) -> int:
     """Estimated peak bytes of :func:`~hodgnn.derivatives.node_derivatives` (forward and backward
     pass, support included); the formula is in the module docstring."""
-    from hodgnn.derivatives.engine import CHUNK_BYTES  # the engine imports this module
-
-    m, F, linears = order, in_channels, len(base.layers[0].linears)
-    d = base.hidden_channels
-    chunk = (m + 4) * linears * CHUNK_BYTES // itemsize
-    gine = base.conv == "gine"
+    plan = _as_plan(base)
+    m, F = order, in_channels
     kept = peak_layer = 0
     outputs = []
     previous = pairs.num_pairs(0) * m * F * F  # the identity jets of layer 0
-    for t, (d_in, d_out) in enumerate(_layer_shapes(base, F), start=1):
+    for t, (d_in, d_out, linears) in enumerate(_layer_shapes(plan), start=1):
+        layer = plan.layers[t - 1]
+        chunk = (m + 4) * linears * CHUNK_BYTES // itemsize
         num_pairs = pairs.num_pairs(t)
         step = pairs.transitions[t - 1]
         aggregated = num_pairs * m * F * d_in
-        coefficients = num_pairs * linears * m * d
-        messages = step.num_messages * m * (F + 1) * d_in if gine else 0
+        coefficients = num_pairs * linears * m * d_out
+        messages = step.num_messages * m * (F + 1) * d_in if layer.edge_messages else 0
         output = num_pairs * m * F * d_out
         # the product saves its input only when the aggregation weights are learnable
-        saved_input = previous if _learnable_weights(base.layers[t - 1]) else 0
+        saved_input = previous if layer.learnable_aggregation else 0
         kept += aggregated + coefficients + messages + saved_input
         working = 2 * (aggregated + coefficients + messages) + 2 * output + previous
         peak_layer = max(peak_layer, working + min(aggregated + output, chunk))
@@ -146,7 +154,7 @@ def node_derivative_bytes(
         previous = output
     returned = sum(outputs) if all_layers else outputs[-1]
     elements = kept + 2 * returned + peak_layer
-    return elements * itemsize + support_bytes(pairs) + _node_bytes(base, pairs.num_nodes, order, itemsize)
+    return elements * itemsize + support_bytes(pairs) + _node_bytes(plan, pairs.num_nodes, order, itemsize)
 
 
 def bivariate_intermediates(order: int) -> int:
@@ -175,14 +183,13 @@ def mixed_derivative_bytes(
 ) -> int:
     """Estimated peak bytes of :func:`~hodgnn.derivatives.mixed_derivatives` (forward and backward
     pass, supports included); the formula is in the module docstring."""
-    from hodgnn.derivatives.engine import rows_per_chunk  # the engine imports this module
-
-    m, F, linears = order, in_channels, len(base.layers[0].linears)
+    plan = _as_plan(base)
+    m, F = order, in_channels
     # [rows, F, F, w]-sized tensors per composition of a chunk: its intermediates, the two gathered
     # pure parts (at most m each) and the stacked output (m^2)
     per_compose = bivariate_intermediates(m) + 2 * m + m * m
     kept = largest = transient = index_bytes = 0
-    for t, (d_in, d_out) in enumerate(_layer_shapes(base, F), start=1):
+    for t, (d_in, d_out, linears) in enumerate(_layer_shapes(plan), start=1):
         num_triples = int(triples.keys[t].numel())
         num_pairs = pairs.num_pairs(t)
         width = max(d_in, d_out)
@@ -198,8 +205,8 @@ def mixed_derivative_bytes(
         # one chunk's composition, forward or recomputed in the backward pass
         chunk = min(num_triples, rows_per_chunk(m * m * F * F * width, itemsize))
         transient = max(transient, chunk * F * F * width * per_compose)
-    if base.conv == "gine":
-        for t, (d_in, _) in enumerate(_layer_shapes(base, F)):
+    for t, (d_in, _, _) in enumerate(_layer_shapes(plan)):
+        if plan.layers[t].edge_messages:
             step = triples.transitions[t]
             kept += step.num_messages * F * F * m * m * d_in  # the gathered mixed parts
             index_bytes += step.num_messages * 3 * INDEX_BYTES
@@ -211,5 +218,5 @@ def mixed_derivative_bytes(
         + index_bytes
         + support_bytes(pairs)
         + support_bytes(triples)
-        + _node_bytes(base, pairs.num_nodes, 2 * order, itemsize)
+        + _node_bytes(plan, pairs.num_nodes, 2 * order, itemsize)
     )

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
@@ -49,19 +48,20 @@ from hodgnn.data.brec import (
     select_pair_ids,
 )
 from hodgnn.derivatives import MemoryBudgetError
+from hodgnn.environment import utc_now
 from hodgnn.expressivity.models import (
+    DEFAULT_MODELS,
     ModelVariant,
     build_variant,
     cast_graphs,
-    machine_description,
     parse_overrides,
     parse_variants,
     prepare_graphs,
-    utc_now,
+    report_header,
+    write_report,
 )
-from hodgnn.train.results import atomic_write_text, write_json
+from hodgnn.io import atomic_write_json
 
-DEFAULT_MODELS = "gin,gin_rwse,ds_gnn,hod_relu_m1,hod_silu_m1..m4,hod2"
 BEYOND_3WL = ("strongly_regular", "4_vertex_condition", "distance_regular")
 """The 90 Regular pairs that 3-WL does not separate (the paper's bar: 2-HOD separates >= 34)."""
 
@@ -498,7 +498,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.merge:
         merged = merge_reports([load_report(path) for path in args.merge])
         print(merged["markdown"])
-        write_json(args.output, merged)
+        atomic_write_json(args.output, merged)
         print(f"wrote {Path(args.output)}")
         return 0
     torch.set_num_threads(args.threads)
@@ -518,15 +518,11 @@ def main(argv: list[str] | None = None) -> int:
             previous = earlier.get("models")
         else:
             print(f"{args.output} was made with another RPC config; not resumed")
-    started = utc_now()
-    command = "hodgnn brec " + " ".join(argv if argv is not None else sys.argv[1:])
+    header = report_header("BREC (RPC protocol)", utc_now(), "brec", argv)
 
     def payload(report: dict, complete: bool) -> dict:
         return {
-            "benchmark": "BREC (RPC protocol)",
-            "date": started,
-            "machine": machine_description(),
-            "command": command,
+            **header,
             "complete": complete,
             "config": asdict(config),
             "pair_ids": list(pair_ids),
@@ -542,13 +538,11 @@ def main(argv: list[str] | None = None) -> int:
         config,
         overrides,
         previous=previous,
-        on_update=lambda partial: write_json(args.output, payload(partial, complete=False)),
+        on_update=lambda partial: atomic_write_json(args.output, payload(partial, complete=False)),
     )
     final = payload(report, complete=True)
     print(final["markdown"])
-    write_json(args.output, final)
-    if args.markdown:
-        atomic_write_text(args.markdown, final["markdown"] + "\n")
+    write_report(final, args.output, args.markdown)
     print(f"wrote {Path(args.output)}")
     return 0
 

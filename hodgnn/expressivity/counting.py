@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import math
-import sys
 import time
 from pathlib import Path
 
@@ -26,8 +25,9 @@ import torch
 
 from hodgnn.data.counting import SUBSTRUCTURES, canonical_target
 from hodgnn.data.root import package_repo_dir
-from hodgnn.expressivity.models import machine_description, parse_overrides, parse_variants, utc_now
-from hodgnn.train.results import atomic_write_text, mean_std, write_json
+from hodgnn.environment import utc_now
+from hodgnn.expressivity.models import parse_overrides, parse_variants, report_header, write_report
+from hodgnn.train.results import mean_std
 
 DEFAULT_MODELS = "mpnn,mpnn_rwse,hod_relu,hod_silu"
 DEFAULT_CONFIG = package_repo_dir() / "configs" / "counting" / "base.yaml"
@@ -156,17 +156,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     table = markdown_table(report)
     print(table)
-    payload = {
-        "benchmark": "substructure counting (normalised test MAE at the best validation epoch)",
-        "date": started,
-        "machine": machine_description(),
-        "command": "hodgnn counting " + " ".join(argv if argv is not None else sys.argv[1:]),
-        "results": report,
-        "markdown": table,
-    }
-    write_json(args.output, payload)
-    if args.markdown:
-        atomic_write_text(args.markdown, table + "\n")
+    benchmark = "substructure counting (normalised test MAE at the best validation epoch)"
+    payload = {**report_header(benchmark, started, "counting", argv), "results": report, "markdown": table}
+    write_report(payload, args.output, args.markdown)
     return 0
 
 

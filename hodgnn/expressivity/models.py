@@ -25,10 +25,9 @@ variant                       model
 from __future__ import annotations
 
 import os
-import platform
 import re
+import sys
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from typing import Any
 
 import torch
@@ -36,7 +35,8 @@ import yaml
 from torch import nn
 
 from hodgnn.data.info import DatasetInfo
-from hodgnn.testing.checks import relabel_graph
+from hodgnn.environment import machine_description
+from hodgnn.io import atomic_write_json, atomic_write_text
 from hodgnn.train.loaders import apply_transforms
 
 
@@ -75,6 +75,8 @@ _FIXED_VARIANTS = [
     ModelVariant("hod2", "hodgnn", {"base_act": "silu", "order": 2, "k": 2}, "2-HOD, SiLU, m=2"),
 ]
 VARIANTS: dict[str, ModelVariant] = {variant.name: variant for variant in _FIXED_VARIANTS}
+DEFAULT_MODELS = "gin,gin_rwse,ds_gnn,hod_relu_m1,hod_silu_m1..m4,hod2"
+"""The variants ``hodgnn brec`` and ``hodgnn separation`` compare unless ``--models`` says otherwise."""
 _SILU_ORDER = re.compile(r"^hod_silu_m([1-9][0-9]*)$")
 
 
@@ -154,25 +156,23 @@ def cast_graphs(graphs: list, dtype: torch.dtype) -> list:
     return out
 
 
-def relabel_data(data, permutation: torch.Tensor):
-    """An isomorphic copy of a graph without edge features: new node ``i`` is old node ``permutation[i]``
-    (:func:`hodgnn.testing.checks.relabel_graph` on ``x`` and ``edge_index``)."""
-    n = data.num_nodes
-    if permutation.shape != (n,) or not torch.equal(permutation.sort().values, torch.arange(n)):
-        raise ValueError(f"permutation must be a permutation of range({n})")
-    x, edge_index, _ = relabel_graph(permutation, data.x, data.edge_index)
-    out = data.clone()
-    out.x, out.edge_index = x, edge_index
-    return out
+def report_header(benchmark: str, started: str, command: str, argv: list[str] | None) -> dict[str, Any]:
+    """The first fields of every expressivity report: the benchmark, its start date, the machine and the
+    command line (``hodgnn <command> <argv>``, ``sys.argv`` when ``argv`` is ``None``)."""
+    arguments = argv if argv is not None else sys.argv[1:]
+    return {
+        "benchmark": benchmark,
+        "date": started,
+        "machine": machine_description(),
+        "command": f"hodgnn {command} " + " ".join(arguments),
+    }
 
 
-def machine_description() -> str:
-    """``"<cpu count>-core <machine> CPU, torch <version>, <threads> threads"``."""
-    return (
-        f"{os.cpu_count()}-core {platform.machine()} CPU ({platform.processor() or 'unknown'}), "
-        f"torch {torch.__version__}, {torch.get_num_threads()} torch threads"
-    )
-
-
-def utc_now() -> str:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+def write_report(
+    payload: dict[str, Any], output: str | os.PathLike, markdown: str | os.PathLike | None
+) -> None:
+    """Write ``payload`` as JSON to ``output`` and, when ``markdown`` is a path, ``payload["markdown"]``
+    to it (both atomically)."""
+    atomic_write_json(output, payload)
+    if markdown:
+        atomic_write_text(markdown, payload["markdown"] + "\n")

@@ -17,7 +17,7 @@ import json
 from pathlib import Path
 
 from hodgnn.data.root import package_repo_dir
-from hodgnn.train.results import atomic_write_text
+from hodgnn.io import atomic_write_text
 
 RESULTS_DIR = package_repo_dir() / "docs" / "results" / "expressivity"
 PAGE = package_repo_dir() / "docs" / "results" / "expressivity.md"

@@ -21,7 +21,6 @@ SR25: all 105 pairs of the 15 graphs. EXP: the 600 pairs.
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
@@ -32,20 +31,20 @@ from torch_geometric.data import Data
 from torch_geometric.loader import DataLoader
 
 from hodgnn.data.expressivity import expressivity_info, load_exp, load_sr25
+from hodgnn.data.relabel import relabel_data
+from hodgnn.environment import utc_now
 from hodgnn.expressivity.models import (
+    DEFAULT_MODELS,
     ModelVariant,
     build_variant,
     cast_graphs,
-    machine_description,
     parse_overrides,
     parse_variants,
     prepare_graphs,
-    relabel_data,
-    utc_now,
+    report_header,
+    write_report,
 )
-from hodgnn.train.results import atomic_write_text, write_json
 
-DEFAULT_MODELS = "gin,gin_rwse,ds_gnn,hod_relu_m1,hod_silu_m1..m4,hod2"
 DATASETS: dict[str, Callable[..., list[tuple[Data, Data]]]] = {"exp": load_exp, "sr25": load_sr25}
 
 
@@ -200,17 +199,12 @@ def main(argv: list[str] | None = None) -> int:
     table = markdown_table(report)
     print(table)
     payload = {
-        "benchmark": "EXP / SR25 random-weight separation",
-        "date": started,
-        "machine": machine_description(),
-        "command": "hodgnn separation " + " ".join(argv if argv is not None else sys.argv[1:]),
+        **report_header("EXP / SR25 random-weight separation", started, "separation", argv),
         "config": asdict(config),
         "results": report,
         "markdown": table,
     }
-    write_json(args.output, payload)
-    if args.markdown:
-        atomic_write_text(args.markdown, table + "\n")
+    write_report(payload, args.output, args.markdown)
     return 0
 
 

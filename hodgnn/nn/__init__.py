@@ -2,7 +2,7 @@
 
 from hodgnn.nn.base_mpnn import BaseMPNN, MPNNLayer
 from hodgnn.nn.baselines import DSGNN, MPNNBaseline
-from hodgnn.nn.downstream import DownstreamGNN, GNNStack, GraphModel
+from hodgnn.nn.downstream import DownstreamGNN, GNNStack
 from hodgnn.nn.encoders import (
     DerivativeNorm,
     DiagonalDerivativeEncoder,
@@ -11,6 +11,7 @@ from hodgnn.nn.encoders import (
     OutputDerivativeEncoder,
     SparseIGN,
 )
+from hodgnn.nn.graph_model import GraphModel
 from hodgnn.nn.hod_gnn import HODGNN
 from hodgnn.nn.inputs import InputEncoder
 from hodgnn.nn.registry import MODELS, build_model, model_options

@@ -12,6 +12,9 @@ import torch
 from torch import Tensor, nn
 
 from hodgnn.derivatives.activations import Activation, resolve_activation
+from hodgnn.derivatives.plan import Aggregation, GraphInputs, LayerPlan, fold_node_ops
+from hodgnn.derivatives.rules import gcn_weights
+from hodgnn.nn.checks import check_choice, check_int
 
 CONVS = ("gin", "gcn", "mean", "gine")
 
@@ -27,12 +30,14 @@ def aggregation_weights(
     * ``gin``/``gine``: :math:`s_v = 1 + \epsilon`, :math:`a_{wv} = 1` (sum);
     * ``mean``: :math:`s_v = 1 + \epsilon`, :math:`a_{wv} = 1 / \deg(v)` (random walk
       :math:`D^{-1} A`; isolated nodes aggregate nothing);
-    * ``gcn``: :math:`\hat A = \hat D^{-1/2} (A + I) \hat D^{-1/2}` with
-      :math:`\hat D = D + I`, so :math:`s_v = 1 / \hat d_v` and
-      :math:`a_{wv} = 1 / \sqrt{\hat d_w \hat d_v}`.
+    * ``gcn``: PyG's ``GCNConv`` normalisation
+      :math:`\hat A = \hat D^{-1/2} (A + I) \hat D^{-1/2}` with :math:`\hat D = D + I`, so
+      :math:`s_v = 1 / \hat d_v` and :math:`a_{wv} = 1 / \sqrt{\hat d_w \hat d_v}`; a node's
+      existing self-loop takes the place of the added one
+      (:func:`~hodgnn.derivatives.rules.gcn_weights`).
 
-    Duplicate edges count with their multiplicity; self-loops in ``edge_index`` are ordinary
-    edges. Returns ``(self_weight [n], edge_weight [E])``.
+    Duplicate edges count with their multiplicity; for the other convs self-loops in
+    ``edge_index`` are ordinary edges. Returns ``(self_weight [n], edge_weight [E])``.
     """
     src, dst = edge_index
     ones = torch.ones(src.numel(), dtype=dtype, device=edge_index.device)
@@ -43,8 +48,7 @@ def aggregation_weights(
         inv = torch.where(in_degree > 0, 1.0 / in_degree.clamp(min=1), torch.zeros_like(in_degree))
         return (1.0 + eps).expand(num_nodes).to(dtype), inv[dst]
     if conv == "gcn":
-        inv_sqrt = (in_degree + 1.0).rsqrt()
-        return inv_sqrt * inv_sqrt, inv_sqrt[src] * inv_sqrt[dst]
+        return gcn_weights(edge_index, num_nodes, dtype)
     raise ValueError(f"unknown conv {conv!r}; choose one of {list(CONVS)}")
 
 
@@ -83,12 +87,10 @@ class MPNNLayer(nn.Module):
         bias: bool = True,
     ):
         super().__init__()
-        if conv not in CONVS:
-            raise ValueError(f"unknown conv {conv!r}; choose one of {list(CONVS)}")
+        check_choice("conv", conv, CONVS)
         if conv == "gine" and edge_dim is None:
             raise ValueError("conv='gine' needs edge_dim (the width of edge_attr)")
-        if num_mlp_layers < 1:
-            raise ValueError(f"num_mlp_layers must be >= 1, got {num_mlp_layers}")
+        check_int("num_mlp_layers", num_mlp_layers, 1)
         self.conv = conv
         self.act = resolve_activation(act)
         self.initial_eps = eps
@@ -135,6 +137,32 @@ class MPNNLayer(nn.Module):
     def forward(self, h: Tensor, edge_index: Tensor, edge_attr: Tensor | None = None) -> Tensor:
         return self.update(self.aggregate(h, edge_index, edge_attr))
 
+    def derivative_plan(self, name: str = "layer") -> LayerPlan:
+        """This layer in the derivative engine's form (:mod:`hodgnn.derivatives.plan`)."""
+
+        def aggregation(graph: GraphInputs) -> Aggregation:
+            self_w, edge_w = self.weights(graph.edge_index, graph.num_nodes, graph.dtype)
+            if self.conv != "gine":
+                return Aggregation(self_w, edge_w)
+            if graph.edge_attr is None:
+                raise ValueError(f"{name} uses conv='gine', which needs edge_attr")
+            return Aggregation(self_w, None, self.edge_shift(graph.edge_attr), self.act)
+
+        def node_steps():
+            ops = [op for lin in self.linears for op in (("linear", lin.weight, lin.bias), ("act", self.act))]
+            return fold_node_ops(ops, self.linears[0].in_features, self.linears[0].weight)
+
+        return LayerPlan(
+            name,
+            self.linears[0].in_features,
+            self.linears[-1].out_features,
+            aggregation,
+            node_steps,
+            edge_messages=self.conv == "gine",
+            learnable_aggregation=self.conv != "gcn" and bool(self.eps.requires_grad),
+            needs=("edge_attr",) if self.conv == "gine" else (),
+        )
+
 
 class BaseMPNN(nn.Module):
     r"""The base MPNN :math:`M` of HOD-GNN: ``num_layers`` :class:`MPNNLayer` s.
@@ -178,8 +206,7 @@ class BaseMPNN(nn.Module):
         bias: bool = True,
     ):
         super().__init__()
-        if num_layers < 1:
-            raise ValueError(f"num_layers must be >= 1, got {num_layers}")
+        check_int("num_layers", num_layers, 1)
         self.in_channels = in_channels
         self.hidden_channels = hidden_channels
         self.num_layers = num_layers
@@ -207,6 +234,10 @@ class BaseMPNN(nn.Module):
     def reset_parameters(self) -> None:
         for layer in self.layers:
             layer.reset_parameters()
+
+    def derivative_layers(self) -> list[LayerPlan]:
+        """Every layer in the derivative engine's form (see :func:`hodgnn.derivatives.rules.lower`)."""
+        return [layer.derivative_plan(f"base.layers.{t}") for t, layer in enumerate(self.layers)]
 
     def forward(
         self,

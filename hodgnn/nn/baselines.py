@@ -15,17 +15,16 @@ from torch_geometric.data import Data
 from torch_geometric.transforms import AddRandomWalkPE
 
 from hodgnn.derivatives.support import check_memory
+from hodgnn.nn.checks import check_choice, check_int
 from hodgnn.nn.downstream import (
     DOWNSTREAM_CONVS,
     POOLINGS,
     DownstreamGNN,
     GNNStack,
-    GraphModel,
-    check_choice,
-    check_int,
     graph_batch,
     used_edge_attr,
 )
+from hodgnn.nn.graph_model import GraphModel
 from hodgnn.nn.inputs import InputEncoder
 
 
@@ -98,19 +97,8 @@ class MPNNBaseline(GraphModel):
             in_channels += rwse_channels
         else:
             self.rwse_encoder = None
-        self.downstream = DownstreamGNN(
-            in_channels,
-            hidden_channels,
-            out_channels,
-            num_layers=num_layers,
-            conv=conv,
-            edge_dim=self.edge_dim,
-            pooling=pooling,
-            act=act,
-            dropout=dropout,
-            head_layers=head_layers,
-            batch_norm=batch_norm,
-            residual=residual,
+        self.downstream = DownstreamGNN.from_options(
+            in_channels, hidden_channels, out_channels, self.edge_dim, locals()
         )
         self.reset_parameters()
 
@@ -282,19 +270,9 @@ class DSGNN(GraphModel):
             batch_norm=batch_norm,
             residual=residual,
         )
-        self.downstream = DownstreamGNN(
-            subgraph_channels + (in_channels if self.concat_input else 0),
-            hidden_channels,
-            out_channels,
-            num_layers=num_layers,
-            conv=conv,
-            edge_dim=edge_dim,
-            pooling=pooling,
-            act=act,
-            dropout=dropout,
-            head_layers=head_layers,
-            batch_norm=batch_norm,
-            residual=residual,
+        root_channels = subgraph_channels + (in_channels if self.concat_input else 0)
+        self.downstream = DownstreamGNN.from_options(
+            root_channels, hidden_channels, out_channels, edge_dim, locals()
         )
         self.reset_parameters()
 

@@ -2,10 +2,15 @@ r"""The downstream GNN :math:`T`, pooling and task head shared by HOD-GNN and ev
 
 Every model of :mod:`hodgnn.nn` computes node features its own way (derivative features,
 random-walk encodings, subgraph embeddings, or just the encoded inputs) and hands them to the
-same :class:`DownstreamGNN`, so comparisons differ only in the model.
+same :class:`DownstreamGNN`, built from the same constructor options
+(:meth:`DownstreamGNN.from_options`), so comparisons differ only in the model.
+:func:`graph_batch` and :func:`used_edge_attr` read what it needs from a batch.
 """
 
 from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -13,28 +18,22 @@ from torch_geometric.data import Data
 from torch_geometric.nn import MLP, GCNConv, GINConv, GINEConv, global_add_pool, global_mean_pool
 from torch_geometric.nn.resolver import activation_resolver
 
-from hodgnn.nn.inputs import InputEncoder
+from hodgnn.nn.checks import check_choice, check_dropout, check_int
 
 DOWNSTREAM_CONVS = ("gine", "gin", "gcn")
 POOLINGS = {"sum": global_add_pool, "mean": global_mean_pool}
 DOWNSTREAM_ACTS = ("relu", "gelu", "silu", "elu", "tanh")
-
-
-def check_choice(name: str, value, allowed) -> None:
-    """Raise a ``ValueError`` naming option ``name`` when ``value`` is not in ``allowed``."""
-    if value not in allowed:
-        raise ValueError(f"unknown {name} {value!r}; choose one of {list(allowed)}")
-
-
-def check_int(name: str, value, minimum: int) -> None:
-    """Raise a ``ValueError`` naming option ``name`` unless ``value`` is an int ``>= minimum``."""
-    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-
-
-def check_dropout(value) -> None:
-    if not isinstance(value, (int, float)) or not 0.0 <= value < 1.0:
-        raise ValueError(f"dropout must be a number in [0, 1), got {value!r}")
+DOWNSTREAM_OPTIONS = (
+    "num_layers",
+    "conv",
+    "pooling",
+    "act",
+    "dropout",
+    "head_layers",
+    "batch_norm",
+    "residual",
+)
+"""The constructor options every model hands to its :class:`DownstreamGNN` unchanged."""
 
 
 def graph_batch(data: Data) -> tuple[Tensor, int]:
@@ -193,6 +192,29 @@ class DownstreamGNN(nn.Module):
         self.head = MLP(channels, act=act, norm=None, dropout=dropout)
         self.reset_parameters()
 
+    @classmethod
+    def from_options(
+        cls,
+        in_channels: int,
+        hidden_channels: int,
+        out_channels: int,
+        edge_dim: int | None,
+        options: Mapping[str, Any],
+    ) -> DownstreamGNN:
+        """The downstream GNN of a model, from the model's options.
+
+        Args:
+            in_channels, hidden_channels, out_channels, edge_dim: as for the constructor.
+            options: a mapping that holds every name of :data:`DOWNSTREAM_OPTIONS` (``num_layers``,
+                ``conv``, ``pooling``, ``act``, ``dropout``, ``head_layers``, ``batch_norm``,
+                ``residual``); other keys are ignored, so a model's constructor passes ``locals()``.
+        """
+        missing = [name for name in DOWNSTREAM_OPTIONS if name not in options]
+        if missing:
+            raise TypeError(f"DownstreamGNN.from_options: options lack {missing}")
+        chosen = {name: options[name] for name in DOWNSTREAM_OPTIONS}
+        return cls(in_channels, hidden_channels, out_channels, edge_dim=edge_dim, **chosen)
+
     def reset_parameters(self) -> None:
         self.input.reset_parameters()
         self.gnn.reset_parameters()
@@ -208,42 +230,3 @@ class DownstreamGNN(nn.Module):
     ) -> Tensor:
         h = self.gnn(self.input(x), edge_index, edge_attr)
         return self.head(POOLINGS[self.pooling](h, batch, num_graphs))
-
-
-class GraphModel(nn.Module):
-    """Base class of the models: optional input encoders and the transform hook.
-
-    ``node_encoder`` / ``edge_encoder`` (:class:`~hodgnn.nn.inputs.InputEncoder`) map raw
-    dataset features to the widths the model was built for; without them ``data.x`` and
-    ``data.edge_attr`` must already be float tensors of those widths.
-    """
-
-    def __init__(self, node_encoder: InputEncoder | None = None, edge_encoder: InputEncoder | None = None):
-        super().__init__()
-        self.node_encoder = node_encoder
-        self.edge_encoder = edge_encoder
-
-    def required_transforms(self) -> list:
-        """PyG transforms the trainer must apply to every split (none by default)."""
-        return []
-
-    def reset_parameters(self) -> None:
-        for encoder in (self.node_encoder, self.edge_encoder):
-            if encoder is not None:
-                encoder.reset_parameters()
-
-    def encode_inputs(self, data: Data) -> tuple[Tensor, Tensor | None]:
-        """``(x [n, in_channels], edge_attr [E, edge_dim] or None)`` after the input encoders."""
-        x = getattr(data, "x", None)
-        if self.node_encoder is not None:
-            x = self.node_encoder(x, data.num_nodes)
-        elif x is None:
-            raise ValueError("data.x is missing and the model has no node encoder")
-        edge_attr = getattr(data, "edge_attr", None)
-        if self.edge_encoder is not None:
-            edge_attr = self.edge_encoder(edge_attr, data.edge_index.size(1))
-        elif edge_attr is not None and edge_attr.dim() == 1:
-            edge_attr = edge_attr.unsqueeze(-1)
-        if edge_attr is not None and edge_attr.is_floating_point():
-            edge_attr = edge_attr.to(x.dtype)
-        return x, edge_attr

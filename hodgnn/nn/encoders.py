@@ -25,7 +25,7 @@ from torch import Tensor, nn
 from torch_geometric.nn import MLP
 
 from hodgnn.derivatives import MixedDerivatives, NodeDerivatives
-from hodgnn.nn.downstream import check_choice, check_int
+from hodgnn.nn.checks import check_choice, check_int
 
 NORMS = ("batchnorm", "asinh", "none")
 AGGREGATIONS = ("sum", "mean")
@@ -72,6 +72,11 @@ class DerivativeNorm(nn.Module):
         if self.mode == "asinh":
             return torch.asinh(x)
         return x
+
+
+def _rows_where(values: Tensor, mask: Tensor, position: Tensor, size: int) -> Tensor:
+    """``[size, C]`` zeros with row ``position[p]`` set to ``values[p]`` for every ``p`` where ``mask[p]``."""
+    return values.new_zeros(size, values.size(1)).index_copy_(0, position[mask], values[mask])
 
 
 def _scatter(values: Tensor, index: Tensor, size: int, aggr: str) -> Tensor:
@@ -152,8 +157,7 @@ class SparseIGN(nn.Module):
         rows, cols = index
         row = _scatter(h, rows, n, self.aggr)
         col = _scatter(h, cols, n, self.aggr)
-        on_diagonal = rows == cols
-        diagonal = h.new_zeros(n, h.size(1)).index_copy_(0, rows[on_diagonal], h[on_diagonal])
+        diagonal = _rows_where(h, rows == cols, rows, n)
         trace = _scatter(diagonal, batch, num_graphs, self.aggr)[batch]
         if self.aggr == "sum":
             total = _scatter(row, batch, num_graphs, "sum")[batch]
@@ -174,7 +178,46 @@ class SparseIGN(nn.Module):
         return self.readout(torch.cat([diagonal, row, col, trace, total], dim=-1))
 
 
-class NodeDerivativeEncoder(nn.Module):
+class _SparseDerivativeEncoder(nn.Module):
+    """:class:`DerivativeNorm` on the stored entries of a sparse derivative tensor, then (triples only) a
+    pointwise MLP and :func:`pool_triples_to_pairs`, then :class:`SparseIGN` from pairs to nodes."""
+
+    def __init__(
+        self,
+        in_channels: int,
+        hidden_channels: int,
+        out_channels: int,
+        norm: str,
+        num_layers: int,
+        aggr: str,
+        act: str,
+        triples: bool,
+    ):
+        super().__init__()
+        self.norm = DerivativeNorm(in_channels, norm)
+        if triples:
+            self.pointwise = MLP([in_channels, hidden_channels, hidden_channels], act=act, norm=None)
+        else:
+            self.pointwise = None
+        pair_channels = 4 * hidden_channels if triples else in_channels
+        self.ign = SparseIGN(pair_channels, hidden_channels, out_channels, num_layers, aggr, act)
+
+    def reset_parameters(self) -> None:
+        self.norm.reset_parameters()
+        if self.pointwise is not None:
+            self.pointwise.reset_parameters()
+        self.ign.reset_parameters()
+
+    def forward(
+        self, derivatives: NodeDerivatives | MixedDerivatives, batch: Tensor, num_graphs: int
+    ) -> Tensor:
+        index, h = derivatives.index, self.norm(derivatives.values.flatten(1))
+        if self.pointwise is not None:
+            index, h = pool_triples_to_pairs(index, self.pointwise(h), derivatives.num_nodes)
+        return self.ign(index, h, batch, num_graphs)
+
+
+class NodeDerivativeEncoder(_SparseDerivativeEncoder):
     r""":math:`U_{node}`: the sparse 2-IGN on :math:`D^{(T)}[v, u]` with pair channels
     ``order * d * F`` (flattened), after :class:`DerivativeNorm`.
 
@@ -203,17 +246,9 @@ class NodeDerivativeEncoder(nn.Module):
         aggr: str = "sum",
         act: str = "relu",
     ):
-        super().__init__()
-        self.norm = DerivativeNorm(in_channels, norm)
-        self.ign = SparseIGN(in_channels, hidden_channels, out_channels, num_layers, aggr, act)
-
-    def reset_parameters(self) -> None:
-        self.norm.reset_parameters()
-        self.ign.reset_parameters()
-
-    def forward(self, derivatives: NodeDerivatives, batch: Tensor, num_graphs: int) -> Tensor:
-        values = self.norm(derivatives.values.flatten(1))
-        return self.ign(derivatives.index, values, batch, num_graphs)
+        super().__init__(
+            in_channels, hidden_channels, out_channels, norm, num_layers, aggr, act, triples=False
+        )
 
 
 class OutputDerivativeEncoder(nn.Module):
@@ -329,16 +364,13 @@ def pool_triples_to_pairs(index: Tensor, h: Tensor, num_nodes: int) -> tuple[Ten
     num_pairs = keys.numel()
     sum_over_second = _scatter(h, pos_first, num_pairs, "sum")
     sum_over_first = _scatter(h, pos_second, num_pairs, "sum")
-    back_to_root = u2 == v
-    root_first = u1 == v
-    empty = h.new_zeros(num_pairs, h.size(1))
-    at_root_second = empty.index_copy(0, pos_first[back_to_root], h[back_to_root])
-    at_root_first = empty.index_copy(0, pos_second[root_first], h[root_first])
+    at_root_second = _rows_where(h, u2 == v, pos_first, num_pairs)
+    at_root_first = _rows_where(h, u1 == v, pos_second, num_pairs)
     pair_index = torch.stack([keys // n, keys % n])
     return pair_index, torch.cat([sum_over_second, sum_over_first, at_root_second, at_root_first], dim=-1)
 
 
-class MixedDerivativeEncoder(nn.Module):
+class MixedDerivativeEncoder(_SparseDerivativeEncoder):
     r"""2-HOD encoder of the mixed tensor :math:`D_2[v, u_1, u_2]` (``order^2 * d * F^2``
     channels per triple, flattened).
 
@@ -373,17 +405,6 @@ class MixedDerivativeEncoder(nn.Module):
         aggr: str = "sum",
         act: str = "relu",
     ):
-        super().__init__()
-        self.norm = DerivativeNorm(in_channels, norm)
-        self.pointwise = MLP([in_channels, hidden_channels, hidden_channels], act=act, norm=None)
-        self.ign = SparseIGN(4 * hidden_channels, hidden_channels, out_channels, num_layers, aggr, act)
-
-    def reset_parameters(self) -> None:
-        self.norm.reset_parameters()
-        self.pointwise.reset_parameters()
-        self.ign.reset_parameters()
-
-    def forward(self, derivatives: MixedDerivatives, batch: Tensor, num_graphs: int) -> Tensor:
-        h = self.pointwise(self.norm(derivatives.values.flatten(1)))
-        pair_index, pair_features = pool_triples_to_pairs(derivatives.index, h, derivatives.num_nodes)
-        return self.ign(pair_index, pair_features, batch, num_graphs)
+        super().__init__(
+            in_channels, hidden_channels, out_channels, norm, num_layers, aggr, act, triples=True
+        )

@@ -25,26 +25,21 @@ from hodgnn.derivatives import (
     resolve_activation,
 )
 from hodgnn.derivatives.blocks import build_block_pair_support
+from hodgnn.derivatives.engine import SCALES
 from hodgnn.nn.base_mpnn import CONVS, BaseMPNN
-from hodgnn.nn.downstream import (
-    DownstreamGNN,
-    GraphModel,
-    check_choice,
-    check_int,
-    graph_batch,
-    used_edge_attr,
-)
+from hodgnn.nn.checks import check_choice, check_int
+from hodgnn.nn.downstream import DownstreamGNN, graph_batch, used_edge_attr
 from hodgnn.nn.encoders import (
     DiagonalDerivativeEncoder,
     MixedDerivativeEncoder,
     NodeDerivativeEncoder,
     OutputDerivativeEncoder,
 )
+from hodgnn.nn.graph_model import GraphModel
 from hodgnn.nn.inputs import InputEncoder
 from hodgnn.transforms import AddHopDistances
 
 U_NODE_MODES = ("full", "diagonal", "off")
-DERIVATIVE_SCALES = ("taylor", "derivative")
 RWSE_CONVS = ("mean", "gin")
 RWSE_ACTS = ("relu", "identity")
 
@@ -225,7 +220,7 @@ class HODGNN(GraphModel):
         check_int("order", order, 1)
         check_choice("k", k, (1, 2))
         check_choice("u_node", u_node, U_NODE_MODES)
-        check_choice("derivative_scale", derivative_scale, DERIVATIVE_SCALES)
+        check_choice("derivative_scale", derivative_scale, SCALES)
         base_conv = base_conv if base_conv is not None else ("mean" if rwse_init else "gin")
         base_act = base_act if base_act is not None else ("relu" if rwse_init else "silu")
         base_eps = base_eps if base_eps is not None else (-1.0 if rwse_init else 0.0)
@@ -300,19 +295,8 @@ class HODGNN(GraphModel):
         combined = base_channels + c * (self.u_out + (u_node != "off") + (k == 2))
         combined += in_channels if self.concat_input else 0
         self.combine = MLP([combined, hidden_channels, hidden_channels], act=encoder_act, norm="batch_norm")
-        self.downstream = DownstreamGNN(
-            hidden_channels,
-            hidden_channels,
-            out_channels,
-            num_layers=num_layers,
-            conv=conv,
-            edge_dim=edge_dim,
-            pooling=pooling,
-            act=act,
-            dropout=dropout,
-            head_layers=head_layers,
-            batch_norm=batch_norm,
-            residual=residual,
+        self.downstream = DownstreamGNN.from_options(
+            hidden_channels, hidden_channels, out_channels, edge_dim, locals()
         )
         self.reset_parameters()
 

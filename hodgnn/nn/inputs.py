@@ -11,6 +11,7 @@ from ogb.graphproppred.mol_encoder import AtomEncoder, BondEncoder
 from torch import Tensor, nn
 
 from hodgnn.data.info import INPUT_KINDS, DatasetInfo
+from hodgnn.nn.checks import check_choice, check_int
 
 
 class InputEncoder(nn.Module):
@@ -38,12 +39,10 @@ class InputEncoder(nn.Module):
 
     def __init__(self, kind: str, in_dim: int, out_channels: int):
         super().__init__()
-        if kind not in INPUT_KINDS:
-            raise ValueError(f"unknown input kind {kind!r}; choose one of {list(INPUT_KINDS)}")
+        check_choice("input kind", kind, INPUT_KINDS)
         if kind in ("float", "embedding") and in_dim < 1:
             raise ValueError(f"input kind {kind!r} needs in_dim >= 1, got {in_dim}")
-        if out_channels < 1:
-            raise ValueError(f"out_channels must be >= 1, got {out_channels}")
+        check_int("out_channels", out_channels, 1)
         self.kind = kind
         self.in_dim = in_dim
         self.out_channels = out_channels

@@ -13,7 +13,7 @@ from torch import nn
 
 from hodgnn.data.info import DatasetInfo
 from hodgnn.nn.baselines import DSGNN, MPNNBaseline
-from hodgnn.nn.downstream import check_int
+from hodgnn.nn.checks import check_choice, check_int
 from hodgnn.nn.hod_gnn import HODGNN
 from hodgnn.nn.inputs import edge_encoder, node_encoder
 
@@ -37,8 +37,7 @@ _INTERNAL = {"in_channels", "hidden_channels", "out_channels", "edge_dim", "node
 
 def model_options(name: str) -> dict:
     """The options ``build_model(name, ...)`` accepts, with their defaults."""
-    if name not in MODELS:
-        raise ValueError(f"unknown model {name!r}; choose one of {sorted(MODELS)}")
+    check_choice("model", name, sorted(MODELS))
     cls, fixed, defaults = MODELS[name]
     options = {"hidden_channels": DEFAULT_HIDDEN_CHANNELS}
     for param in inspect.signature(cls.__init__).parameters.values():

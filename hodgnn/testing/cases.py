@@ -11,9 +11,9 @@ import torch
 from torch import Tensor
 
 from hodgnn.nn import BaseMPNN
+from hodgnn.reference import reference_mixed_derivatives_batched, reference_node_derivatives_batched
 from hodgnn.testing.graphs import SMALL_GRAPHS, SmallGraph
 from hodgnn.testing.models import random_base_mpnn
-from hodgnn.testing.reference import reference_mixed_derivatives_batched, reference_node_derivatives_batched
 
 MAX_PREACTIVATION = 15.0
 """Cases keep every pre-activation within +-15 (see :func:`make_case`)."""

@@ -1,5 +1,7 @@
 """Reusable checks for derivative tensors: comparison with a reference at a per-order scale,
-support completeness, permutation equivariance and gradient checks w.r.t. module weights."""
+support completeness, permutation equivariance and gradient checks w.r.t. module weights.
+
+:func:`relabel_graph` is the library's (:mod:`hodgnn.data.relabel`), re-exported for the tests."""
 
 from __future__ import annotations
 
@@ -8,7 +10,17 @@ from collections.abc import Callable, Sequence
 import torch
 from torch import Tensor, nn
 
+from hodgnn.data.relabel import relabel_graph
 from hodgnn.derivatives import MixedDerivatives, NodeDerivatives
+
+__all__ = [
+    "assert_close_to_reference",
+    "assert_permutation_equivariant",
+    "assert_support_complete",
+    "errors_by_order",
+    "gradcheck_parameters",
+    "relabel_graph",
+]
 
 Derivatives = NodeDerivatives | MixedDerivatives
 
@@ -84,29 +96,6 @@ def assert_support_complete(derivatives: Derivatives, expected: Tensor) -> None:
     if outside.numel() and bool((outside != 0).any()):
         missing = (~stored & (expected.flatten(index.size(0)) != 0).any(-1)).nonzero().tolist()
         raise AssertionError(f"non-zero reference derivatives outside the support at {missing}")
-
-
-def relabel_graph(
-    perm: Tensor,
-    x: Tensor,
-    edge_index: Tensor,
-    edge_attr: Tensor | None = None,
-    edge_perm: Tensor | None = None,
-) -> tuple[Tensor, Tensor, Tensor | None]:
-    """The same graph with node ``i`` of the new graph being node ``perm[i]`` of the old one, and
-    the edges listed in the order ``edge_perm`` (optional).
-
-    Returns:
-        ``(x, edge_index, edge_attr)`` of the relabelled graph.
-    """
-    inverse = torch.empty_like(perm)
-    inverse[perm] = torch.arange(perm.numel(), device=perm.device)
-    new_edge_index = inverse[edge_index]
-    new_edge_attr = edge_attr
-    if edge_perm is not None:
-        new_edge_index = new_edge_index[:, edge_perm]
-        new_edge_attr = edge_attr[edge_perm] if edge_attr is not None else None
-    return x[perm], new_edge_index, new_edge_attr
 
 
 def assert_permutation_equivariant(

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+
+from hodgnn.io import atomic_write
 
 
 def plot_learning_curves(runs: Sequence[dict[str, Any]], path: str | os.PathLike, title: str = "") -> Path:
@@ -51,15 +52,8 @@ def plot_learning_curves(runs: Sequence[dict[str, Any]], path: str | os.PathLike
     if title:
         fig.suptitle(title)
     fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".png")
-    os.close(fd)
     try:
-        fig.savefig(tmp, dpi=110)
-        os.replace(tmp, path)
+        atomic_write(path, lambda handle: fig.savefig(handle, format="png", dpi=110))
     finally:
         plt.close(fig)
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return path
+    return Path(path)

@@ -1,51 +1,16 @@
-"""Result files: atomic writes, per-run JSON, and the mean +- std table over seeds."""
+"""Result files: reading per-run JSON, and the mean +- std table over seeds (files are written with
+:mod:`hodgnn.io`'s atomic writers)."""
 
 from __future__ import annotations
 
 import json
 import math
 import os
-import tempfile
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 RESULTS_FILE = "results.json"
-
-
-def atomic_write_text(path: str | os.PathLike, text: str) -> None:
-    """Write ``text`` to a temporary file in the same folder, fsync it, then rename it into place.
-
-    A reader sees either the old file or the complete new one, never a partial write.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
-def _json_safe(value: Any) -> Any:
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {str(k): _json_safe(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_json_safe(v) for v in value]
-    return value
-
-
-def write_json(path: str | os.PathLike, payload: dict[str, Any]) -> None:
-    """Atomically write ``payload`` as indented JSON (NaN/Inf become ``null``)."""
-    atomic_write_text(path, json.dumps(_json_safe(payload), indent=2) + "\n")
 
 
 def read_json(path: str | os.PathLike) -> dict[str, Any]:

@@ -33,19 +33,13 @@ import torch
 from lightning.pytorch.callbacks import Checkpoint, ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger
 
+from hodgnn.io import atomic_write_json, atomic_write_text
 from hodgnn.train.config import ExperimentConfig, config_from_dict
 from hodgnn.train.distributed import is_global_zero
 from hodgnn.train.loaders import apply_transforms
 from hodgnn.train.module import GraphPredictionModule
 from hodgnn.train.plots import plot_learning_curves
-from hodgnn.train.results import (
-    RESULTS_FILE,
-    aggregate,
-    atomic_write_text,
-    markdown_table,
-    read_json,
-    write_json,
-)
+from hodgnn.train.results import RESULTS_FILE, aggregate, markdown_table, read_json
 
 EXECUTION_ONLY_KEYS = (
     ("data", "root"),
@@ -332,7 +326,7 @@ def run_seed(
             trainer.fit(module, ckpt_path=ckpt_path)
     except BaseException as error:
         if trainer.is_global_zero:
-            write_json(
+            atomic_write_json(
                 results_path,
                 {
                     **base,
@@ -364,7 +358,7 @@ def run_seed(
         "finished_at": datetime.datetime.now().isoformat(timespec="seconds"),
     }
     if trainer.is_global_zero:
-        write_json(results_path, result)
+        atomic_write_json(results_path, result)
         plot_learning_curves(
             [result], run_dir / "learning_curve.png", title=f"{config.resolved_run_name} seed {seed}"
         )
@@ -376,7 +370,7 @@ def write_summary(folder: Path, runs: Sequence[dict[str, Any]]) -> tuple[list[di
     rows = aggregate(runs)
     table = markdown_table(rows)
     completed = [r for r in runs if r.get("status") == "completed"]
-    write_json(folder / "summary.json", {"rows": rows, "seeds": [r["seed"] for r in completed]})
+    atomic_write_json(folder / "summary.json", {"rows": rows, "seeds": [r["seed"] for r in completed]})
     atomic_write_text(folder / "summary.md", f"# {folder.name}\n\nMean +- sample std over seeds.\n\n{table}")
     if completed:
         plot_learning_curves(completed, folder / "learning_curves.png", title=str(folder.name))

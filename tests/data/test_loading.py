@@ -7,7 +7,7 @@ from torch_geometric.data import Data
 from torch_geometric.loader import DataLoader
 
 from hodgnn.data import DATASET_NAMES, DatasetInfo, DatasetSplits, GraphDataset, load_dataset
-from hodgnn.data.loading import load_cache, save_cache
+from hodgnn.data.storage import load_cache, save_cache
 
 
 def _graph(n: int, seed: int) -> Data:

@@ -8,7 +8,8 @@ import torch
 from sklearn.metrics import roc_auc_score
 
 from hodgnn.data import load_dataset, read_ogb_raw
-from hodgnn.data.ogb_mol import evaluate_ogb, featurise_smiles, read_split
+from hodgnn.data.molecules import featurise_smiles
+from hodgnn.data.ogb_mol import evaluate_ogb, read_split
 from hodgnn.data.root import MissingDataError, package_repo_dir
 
 DATA = package_repo_dir().parent / "shared" / "data"

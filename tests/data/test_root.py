@@ -6,12 +6,12 @@ import torch
 from hodgnn.data import root as root_module
 from hodgnn.data.root import (
     MissingDataError,
-    atomic_torch_save,
     download_allowed,
     processed_cache_dir,
     require_file,
     resolve_data_root,
 )
+from hodgnn.io import atomic_torch_save
 
 
 def test_resolution_order(tmp_path, monkeypatch):

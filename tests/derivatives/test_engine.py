@@ -19,6 +19,7 @@ from torch_geometric.data import Batch, Data
 from hodgnn.derivatives import (
     build_pair_support,
     graph_derivatives,
+    memory,
     mixed_derivatives,
     node_derivatives,
 )
@@ -326,7 +327,7 @@ def test_mixed_derivatives_in_one_row_chunks_match_the_reference(monkeypatch, co
         return mixed, gradients
 
     _, whole = values_and_gradients()
-    monkeypatch.setattr(engine, "CHUNK_BYTES", 1)
+    monkeypatch.setattr(memory, "CHUNK_BYTES", 1)
     assert engine._chunk_rows(torch.zeros(5, 4)) == 1
     mixed, chunked = values_and_gradients()
     assert_close_to_reference(mixed.to_dense(), reference, 1e-9, order_dims=(3, 4), what="mixed")

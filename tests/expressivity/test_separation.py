@@ -12,7 +12,7 @@ import torch
 
 from hodgnn.data.expressivity import load_exp, load_sr25, to_networkx_graph
 from hodgnn.data.root import resolve_data_root
-from hodgnn.expressivity.models import relabel_data, resolve_variant
+from hodgnn.expressivity.models import resolve_variant
 from hodgnn.expressivity.separation import SeparationConfig, evaluate_variant, main, separation_flags
 
 EXPRESSIVITY = resolve_data_root() / "expressivity"
@@ -46,18 +46,6 @@ def test_separation_flags():
     separated, reliable = separation_flags(first, second, relabelled, tolerance=1e-6)
     assert separated.tolist() == [True, False, True]
     assert reliable.tolist() == [True, False, True]
-
-
-def test_relabel_data_gives_an_isomorphic_graph():
-    data = load_sr25()[0][0] if (EXPRESSIVITY / "sr25").is_dir() else None
-    if data is None:
-        pytest.skip("SR25 not available")
-    permutation = torch.randperm(data.num_nodes, generator=torch.Generator().manual_seed(1))
-    copy = relabel_data(data, permutation)
-    assert not torch.equal(copy.edge_index, data.edge_index)
-    assert nx.vf2pp_is_isomorphic(to_networkx_graph(copy), to_networkx_graph(data))
-    with pytest.raises(ValueError, match="permutation"):
-        relabel_data(data, torch.zeros(data.num_nodes, dtype=torch.long))
 
 
 @pytest.fixture(scope="module")

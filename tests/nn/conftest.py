@@ -11,7 +11,7 @@ from torch_geometric.data import Batch, Data
 from torch_geometric.utils import from_networkx
 
 from hodgnn.data import read_ogb_raw, resolve_data_root
-from hodgnn.testing.checks import relabel_graph
+from hodgnn.data.relabel import relabel_graph
 from hodgnn.testing.graphs import random_graph
 
 
@@ -94,13 +94,3 @@ def helpers() -> SimpleNamespace:
         bicyclopentyl=bicyclopentyl,
         assert_relabel_invariant=assert_relabel_invariant,
     )
-
-
-@pytest.fixture(autouse=True)
-def single_thread():
-    """One intra-op thread: the tiny tensors here run 10-100x slower when two threads contend
-    for a loaded 2-core machine."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)

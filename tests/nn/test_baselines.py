@@ -53,14 +53,51 @@ def test_rwse_models_require_the_transform(float_batch):
     assert model(Batch.from_data_list([transform(g.clone()) for g in graphs])).shape == (3, 2)
 
 
-def test_rwse_changes_the_prediction(helpers):
-    """GIN cannot tell a 6-cycle from two triangles; GIN + RWSE can (return probabilities)."""
+def return_probabilities(data: Data, walk_length: int) -> torch.Tensor:
+    """``[n, L]``: ``((D^-1 A)^t)_vv`` for ``t = 1..L`` by dense matrix powers (independent of PyG)."""
+    adjacency = torch.zeros(data.num_nodes, data.num_nodes, dtype=DTYPE)
+    adjacency[data.edge_index[0], data.edge_index[1]] = 1.0
+    walk = adjacency / adjacency.sum(1, keepdim=True).clamp(min=1)
+    powers, current = [], torch.eye(data.num_nodes, dtype=DTYPE)
+    for _ in range(walk_length):
+        current = current @ walk
+        powers.append(current.diagonal())
+    return torch.stack(powers, 1)
+
+
+def test_rwse_is_the_random_walk_return_probability(helpers):
+    """GIN cannot tell a 6-cycle from two triangles; their RWSE differ at odd lengths (a 6-cycle is
+    bipartite): closed forms 0, 1/2, 0, 3/8 and 0, 1/2, 1/4, 3/8, which the transform the model asks
+    for reproduces; the model reads exactly those values."""
     a = helpers.constant_feature_graph(nx.cycle_graph(6))
     b = helpers.constant_feature_graph(nx.disjoint_union(nx.cycle_graph(3), nx.cycle_graph(3)))
+    closed = {"a": [0.0, 0.5, 0.0, 0.375], "b": [0.0, 0.5, 0.25, 0.375]}
     torch.manual_seed(0)
     model = MPNNBaseline(1, 16, 1, rwse_walk_length=4).to(DTYPE).eval()
-    ya, yb = (model(Batch.from_data_list(with_rwse([g], 4))) for g in (a, b))
-    assert (ya - yb).abs().max() > 1e-5
+    (transform,) = model.required_transforms()
+    outputs = {}
+    for name, graph in (("a", a), ("b", b)):
+        rwse = transform(graph.clone()).rwse.to(DTYPE)
+        expected = torch.tensor(closed[name], dtype=DTYPE).expand(graph.num_nodes, 4)
+        torch.testing.assert_close(rwse, expected, atol=1e-6, rtol=0)  # AddRandomWalkPE is float32
+        torch.testing.assert_close(rwse, return_probabilities(graph, 4), atol=1e-6, rtol=0)
+        batch = Batch.from_data_list([transform(graph.clone())])
+        with torch.no_grad():
+            outputs[name] = model(batch)
+            features = torch.cat([graph.x, model.rwse_encoder(return_probabilities(graph, 4))], dim=-1)
+            by_hand = model.downstream(features, graph.edge_index, torch.zeros(6, dtype=torch.long), 1)
+        torch.testing.assert_close(outputs[name], by_hand, atol=1e-6, rtol=0)
+    plain = MPNNBaseline(1, 16, 1).to(DTYPE).eval()
+    with torch.no_grad():
+        same = [plain(Batch.from_data_list([g])) for g in (a, b)]
+    torch.testing.assert_close(same[0], same[1], atol=1e-12, rtol=0)  # 1-WL equivalent without RWSE
+    assert (outputs["a"] - outputs["b"]).abs().max() > 1e-5
+
+
+def test_rwse_of_random_graphs_matches_dense_matrix_powers(float_batch):
+    graphs, _ = float_batch
+    for graph in with_rwse(graphs, 6):
+        torch.testing.assert_close(graph.rwse.to(DTYPE), return_probabilities(graph, 6), atol=1e-6, rtol=0)
 
 
 def test_subgraph_bag_matches_brute_force(float_batch):

@@ -67,3 +67,62 @@ def test_graph_batch_of_a_single_graph_and_edge_checks():
 def test_bad_downstream_options_raise(options, match):
     with pytest.raises(ValueError, match=match):
         DownstreamGNN(3, 8, 1, **options)
+
+
+DOWNSTREAM_SETTINGS = {
+    "num_layers": 2,
+    "conv": "gcn",
+    "pooling": "mean",
+    "act": "gelu",
+    "dropout": 0.25,
+    "head_layers": 3,
+    "batch_norm": False,
+    "residual": False,
+}
+
+
+def test_from_options_builds_what_the_constructor_builds():
+    torch.manual_seed(3)
+    direct = DownstreamGNN(5, 8, 2, edge_dim=None, **DOWNSTREAM_SETTINGS)
+    torch.manual_seed(3)
+    built = DownstreamGNN.from_options(5, 8, 2, None, {**DOWNSTREAM_SETTINGS, "unrelated": object()})
+    assert repr(built) == repr(direct)
+    state, expected = built.state_dict(), direct.state_dict()
+    assert list(state) == list(expected)
+    for key, value in expected.items():
+        assert torch.equal(state[key], value), key
+    without_residual = {k: v for k, v in DOWNSTREAM_SETTINGS.items() if k != "residual"}
+    with pytest.raises(TypeError, match="residual"):
+        DownstreamGNN.from_options(5, 8, 2, None, without_residual)
+
+
+@pytest.mark.parametrize("model", ["gcn", "ds_gnn"])
+def test_models_hand_their_options_to_the_downstream_gnn(model):
+    from hodgnn.nn import DSGNN, MPNNBaseline
+
+    cls = MPNNBaseline if model == "gcn" else DSGNN
+    net = cls(3, 8, 2, **DOWNSTREAM_SETTINGS)
+    downstream = net.downstream
+    assert downstream.pooling == "mean" and downstream.gnn.conv == "gcn"
+    assert len(downstream.gnn.convs) == 2 and not downstream.gnn.residual
+    assert all(isinstance(norm, torch.nn.Identity) for norm in downstream.gnn.norms)
+    assert downstream.gnn.dropout == 0.25 and len(downstream.head.lins) == 3
+    assert type(downstream.gnn.act).__name__ == "GELU"
+    expected_in = 3 if model == "gcn" else 8 + 3  # DS-GNN: subgraph embedding and the input
+    assert downstream.input.in_features == expected_in
+
+
+def test_argument_checks_name_the_option():
+    from hodgnn.nn.checks import check_choice, check_dropout, check_int
+
+    check_choice("pooling", "sum", ("sum", "mean"))
+    with pytest.raises(ValueError, match=r"unknown pooling 'max'; choose one of \['sum', 'mean'\]"):
+        check_choice("pooling", "max", ("sum", "mean"))
+    check_int("num_layers", 0, 0)
+    for bad in (-1, 1.5, True, "2"):
+        with pytest.raises(ValueError, match=r"num_layers must be an integer >= 0"):
+            check_int("num_layers", bad, 0)
+    check_dropout(0.0)
+    for bad in (1.0, -0.1, "0.1"):
+        with pytest.raises(ValueError, match=r"dropout must be a number in \[0, 1\)"):
+            check_dropout(bad)

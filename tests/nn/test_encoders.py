@@ -8,10 +8,10 @@ import math
 import pytest
 import torch
 
+from hodgnn.data.relabel import relabel_graph
 from hodgnn.derivatives import mixed_derivatives, node_derivatives
 from hodgnn.nn import BaseMPNN, MixedDerivativeEncoder, OutputDerivativeEncoder, SparseIGN
 from hodgnn.nn.encoders import DerivativeNorm, pool_triples_to_pairs, stack_layer_diagonals
-from hodgnn.testing.checks import relabel_graph
 from hodgnn.testing.graphs import random_graph
 
 DTYPE = torch.float64

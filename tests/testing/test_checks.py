@@ -12,7 +12,6 @@ from hodgnn.testing.checks import (
     assert_permutation_equivariant,
     assert_support_complete,
     errors_by_order,
-    relabel_graph,
 )
 
 
@@ -43,16 +42,6 @@ def test_support_completeness_detects_a_missing_pair():
     reference[1, 0] = 0.5
     with pytest.raises(AssertionError, match=r"outside the support at \[\[1, 0\]\]"):
         assert_support_complete(derivatives, reference)
-
-
-def test_relabel_graph():
-    x = torch.arange(4.0).unsqueeze(1)
-    edge_index = torch.tensor([[0, 1, 2], [1, 2, 3]])
-    perm = torch.tensor([2, 0, 3, 1])
-    new_x, new_edge_index, _ = relabel_graph(perm, x, edge_index)
-    assert new_x[:, 0].tolist() == [2.0, 0.0, 3.0, 1.0]
-    # the old edge 0 -> 1 joins the new nodes 1 -> 3
-    assert new_edge_index.t().tolist() == [[1, 3], [3, 0], [0, 2]]
 
 
 def test_permutation_check_detects_a_broken_computation():

@@ -8,14 +8,14 @@ import torch
 from numpy.polynomial import Polynomial
 
 from hodgnn.nn import BaseMPNN
-from hodgnn.testing.cases import make_case
-from hodgnn.testing.graphs import duplicate_edge, self_loop, triangle_with_tail
-from hodgnn.testing.reference import (
+from hodgnn.reference import (
     reference_mixed_derivatives,
     reference_mixed_derivatives_batched,
     reference_node_derivatives,
     reference_node_derivatives_batched,
 )
+from hodgnn.testing.cases import make_case
+from hodgnn.testing.graphs import duplicate_edge, self_loop, triangle_with_tail
 
 WEIGHT, EPS = 0.7, 0.5
 
@@ -92,3 +92,10 @@ def test_readout_reference_has_one_row_per_output():
     per_node = reference_node_derivatives(lambda y: base(y, graph.edge_index), x, 2)
     assert reference.shape == (1, graph.num_nodes, 2, 1, 1)
     torch.testing.assert_close(reference[0], per_node.sum(0), rtol=1e-14, atol=1e-15)
+
+
+def test_the_test_support_reexports_the_library_reference():
+    from hodgnn.testing import reference as testing_reference
+
+    assert testing_reference.reference_node_derivatives is reference_node_derivatives
+    assert testing_reference.reference_mixed_derivatives_batched is reference_mixed_derivatives_batched

@@ -11,12 +11,13 @@ import pytest
 import torch
 from torch_geometric.loader import DataLoader
 
-import hodgnn.train.results as results_module
+import hodgnn.io as io_module
 from hodgnn.data.synthetic import load_synthetic_counts
+from hodgnn.io import atomic_write_json
 from hodgnn.nn import build_model
 from hodgnn.train.config import load_config
 from hodgnn.train.module import NonFiniteLossError
-from hodgnn.train.results import read_json, write_json
+from hodgnn.train.results import read_json
 from hodgnn.train.runner import RunConfigMismatchError, run_dir_for, run_experiment
 
 EPOCHS, BATCH, TRAIN_GRAPHS = 3, 8, 36  # 5 batches per epoch, the last one of 4 graphs
@@ -204,14 +205,14 @@ def test_non_finite_loss_stops_with_epoch_and_batch(dataset, tmp_path):
 
 def test_result_files_are_written_atomically(tmp_path, monkeypatch):
     path = tmp_path / "results.json"
-    write_json(path, {"test_metric": 0.5, "bad": float("nan")})
+    atomic_write_json(path, {"test_metric": 0.5, "bad": float("nan")})
     assert json.loads(path.read_text()) == {"test_metric": 0.5, "bad": None}
 
     def broken_replace(src, dst):
         raise OSError("disk full")
 
-    monkeypatch.setattr(results_module.os, "replace", broken_replace)
+    monkeypatch.setattr(io_module.os, "replace", broken_replace)
     with pytest.raises(OSError, match="disk full"):
-        write_json(path, {"test_metric": 0.9})
+        atomic_write_json(path, {"test_metric": 0.9})
     assert json.loads(path.read_text())["test_metric"] == 0.5  # the old file is intact
     assert sorted(p.name for p in tmp_path.iterdir()) == ["results.json"]  # no temporary left behind

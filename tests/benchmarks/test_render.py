@@ -1,0 +1,72 @@
+"""Benchmark pages are what the renderer makes of the committed JSON, and the helpers they share
+(templates, fits, the subprocess watchdog, the memory-guard record) do what they say."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO))
+
+from benchmarks import render as pages  # noqa: E402
+from benchmarks.common import loglog_slope, run_watched  # noqa: E402
+
+
+@pytest.mark.parametrize("name", sorted(pages.PAGES))
+def test_committed_page_is_the_rendering_of_the_committed_json(name):
+    _, json_path, page, _ = pages.PAGES[name]
+    assert json_path.exists() and page.exists()
+    assert pages.render_page(name) == page.read_text()
+
+
+def test_every_benchmark_page_has_a_renderer():
+    """A page whose head names a benchmark script is one of the rendered pages."""
+    generated = {page.name for _, _, page, _ in pages.PAGES.values()}
+    for page in (REPO / "docs" / "results").glob("*.md"):
+        head = page.read_text()[:600]
+        if "benchmarks/" in head or "benchmarks." in head:
+            assert page.name in generated, page
+
+
+def test_fill_blocks_and_inline_fields(tmp_path, monkeypatch):
+    monkeypatch.setattr(pages, "TEMPLATES", tmp_path)
+    (tmp_path / "t.md").write_text("# {{title}} ({{n:,}})\n\n{{rows}}\n{{empty}}\nend {{x:.2f}}\n{{text}}\n")
+    out = pages.fill("t.md", title="T", n=12345, rows=["a", "b"], empty=[], x=1 / 3, text="s\n")
+    assert out == "# T (12,345)\n\na\nb\nend 0.33\ns\n"
+    assert pages.table(["a", "b"], [[1, ""]]) == ["| a | b |", "|---|---|", "| 1 |  |"]
+
+
+def test_loglog_slope():
+    assert loglog_slope([(x, 3 * x**2) for x in (1, 2, 4, 8)]) == pytest.approx(2.0)
+    assert loglog_slope([(2, 1.0)]) is None
+    assert loglog_slope([(2, 1.0), (2, 3.0)]) is None
+    assert loglog_slope([(0, 1.0), (1, 1.0), (2, 0.0)]) is None  # non-positive points dropped
+
+
+def test_run_watched_kills_a_command_past_its_time_limit():
+    slow = run_watched([sys.executable, "-c", "import time; time.sleep(60)"], timeout=0.5)
+    assert slow["status"] == "timeout" and slow["wall_s"] < 30
+    fast = run_watched([sys.executable, "-c", "print(input())"], timeout=30, stdin_text="hi\n")
+    assert fast["status"] == "ok" and fast["returncode"] == 0 and fast["stdout"] == "hi\n"
+
+
+def test_memory_guard_records_the_estimate_of_the_exception():
+    from benchmarks.scaling_workers import synthetic_worker
+
+    result = synthetic_worker("hod1_full", "random", 30, repeats=1, memory_budget=1)
+    assert result["status"] == "memory_guard"
+    assert isinstance(result["estimated_bytes"], int) and result["estimated_bytes"] > 1
+    assert f"{result['estimated_bytes']:,} bytes" in result["error"]
+
+
+def test_scale_sections_render_from_their_json():
+    from benchmarks.scaling_report import e2e_section
+
+    record = json.loads((REPO / "benchmarks" / "results" / "peptides_e2e_hodgnn_2026-12-02.json").read_text())
+    text = e2e_section(record)
+    assert "| peptides-func | hodgnn | 160 | completed | 1 | 3104 | 5.83 | 53.3 min |" in text
+    assert "`hodgnn train --restart --config configs/peptides-func/hodgnn.yaml epochs=1" in text
