@@ -6,7 +6,9 @@ import torch
 from torch_geometric.data import Data
 from torch_geometric.transforms import BaseTransform
 
+from hodgnn.derivatives import lower, node_derivatives
 from hodgnn.derivatives.blocks import MAX_BLOCK_ENTRIES, UNREACHED, hop_distances
+from hodgnn.derivatives.engine import SCALES
 
 
 class AddHopDistances(BaseTransform):
@@ -84,6 +86,8 @@ class AddDerivativeEncoding(BaseTransform):
             (default: ``("diagonal",)``)
         attr_name (str, optional): the attribute to add. (default: ``"derivative_pe"``)
         input (str, optional): ``"ones"`` or ``"x"``. (default: ``"ones"``)
+        in_channels (int, optional): width of ``data.x`` for a built base with ``input="x"``
+            (required then; ``input="ones"`` feeds one channel). (default: ``None``)
         num_layers (int, optional): depth :math:`T` of a built base. (default: ``4``)
         channels (int, optional): width :math:`d` of a built base. (default: ``4``)
         conv (str, optional): aggregation of a built base. (default: ``"gin"``)
@@ -101,6 +105,7 @@ class AddDerivativeEncoding(BaseTransform):
         tensors: tuple[str, ...] = ("diagonal",),
         attr_name: str = "derivative_pe",
         input: str = "ones",
+        in_channels: int | None = None,
         num_layers: int = 4,
         channels: int = 4,
         conv: str = "gin",
@@ -108,8 +113,7 @@ class AddDerivativeEncoding(BaseTransform):
         seed: int = 0,
         scale: str = "derivative",
     ):
-        from hodgnn.derivatives import lower
-        from hodgnn.nn.base_mpnn import BaseMPNN
+        from hodgnn.nn.base_mpnn import BaseMPNN  # hodgnn.nn imports this module (AddHopDistances)
 
         tensors = tuple(tensors)
         if not tensors or any(t not in ENCODING_TENSORS for t in tensors):
@@ -118,12 +122,16 @@ class AddDerivativeEncoding(BaseTransform):
             raise ValueError(f"input must be 'ones' or 'x', got {input!r}")
         if not isinstance(order, int) or order < 1:
             raise ValueError(f"order must be an int >= 1, got {order!r}")
+        if scale not in SCALES:
+            raise ValueError(f"scale must be one of {list(SCALES)}, got {scale!r}")
         self.built = base is None
         if base is None:
-            generator_state = torch.random.get_rng_state()
-            torch.manual_seed(seed)
-            base = BaseMPNN(1 if input == "ones" else channels, channels, num_layers, conv=conv, act=act)
-            torch.random.set_rng_state(generator_state)
+            if input == "x" and in_channels is None:
+                raise ValueError("a built base with input='x' needs in_channels (the width of data.x)")
+            width = 1 if input == "ones" else in_channels
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(seed)
+                base = BaseMPNN(width, channels, num_layers, conv=conv, act=act)
         self.plan = lower(base)  # refuses unsupported modules now, not on the first graph
         self.base = base.eval().requires_grad_(False)
         self.order, self.tensors, self.attr_name, self.input, self.scale = (
@@ -134,6 +142,8 @@ class AddDerivativeEncoding(BaseTransform):
             scale,
         )
         self.options = dict(num_layers=num_layers, channels=channels, conv=conv, act=act, seed=seed)
+        if input == "x":
+            self.options = dict(in_channels=in_channels, **self.options)
 
     @classmethod
     def rwse(cls, walk_length: int, attr_name: str = "derivative_pe") -> AddDerivativeEncoding:
@@ -149,13 +159,16 @@ class AddDerivativeEncoding(BaseTransform):
         return cls(base, order=1, tensors=("diagonal",), attr_name=attr_name, input="ones")
 
     def forward(self, data: Data) -> Data:
-        from hodgnn.derivatives import node_derivatives
-
         n = data.num_nodes
         if self.input == "x":
-            x = data.x.to(torch.get_default_dtype()) if data.x is not None else None
-            if x is None:
+            if getattr(data, "x", None) is None:
                 raise ValueError("input='x' needs data.x")
+            x = data.x.to(torch.get_default_dtype())
+            if x.dim() == 1:
+                x = x.unsqueeze(-1)
+            expected = self.plan.in_channels
+            if x.size(-1) != expected:
+                raise ValueError(f"data.x has {x.size(-1)} channels, the base expects {expected}")
         else:
             x = torch.ones(n, self.plan.in_channels, device=data.edge_index.device)
         edge_attr = getattr(data, "edge_attr", None) if self.plan.needs("edge_attr") else None
