@@ -47,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
 
     import torch
 
-    from hodgnn.derivatives.support import DEFAULT_MEMORY_BUDGET
+    from hodgnn.derivatives.support import default_memory_budget
     from hodgnn.nn import build_model
     from hodgnn.train.config import load_config
     from hodgnn.train.loaders import ResumableSampler
@@ -59,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"{args.config} trains {config.model.name!r}, not hodgnn")
     splits = load_splits(config)
     model = build_model(config.model.name, splits.info, **config.model.options)
-    budget = model.memory_budget or (args.budget if args.budget is not None else DEFAULT_MEMORY_BUDGET)
+    budget = model.memory_budget or (args.budget if args.budget is not None else default_memory_budget())
     itemsize = torch.get_default_dtype().itemsize
     batch_size, gib = config.data.batch_size, 2**30
     started = time.perf_counter()

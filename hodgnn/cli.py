@@ -62,14 +62,31 @@ def _train_parser(subparsers) -> argparse.ArgumentParser:
 def _summarize_parser(subparsers) -> argparse.ArgumentParser:
     parser = subparsers.add_parser(
         "summarize",
-        help="mean +- std table of every results.json below a folder",
-        description="Tabulate finished runs.",
+        help="mean +- std table of every results.json below folders, with Welch's t-test against the best",
+        description=(
+            "Tabulate finished runs: mean +- sample std over seeds per experiment and, where a dataset has "
+            "several experiments, the two-sided Welch's t-test p-value of each one's test metric against "
+            "the best (by mean, respecting the metric's direction); * marks p < 0.2 (the paper's "
+            "threshold) and '(< 3 seeds)' a comparison where either side has fewer than 3 seeds."
+        ),
     )
     parser.add_argument(
-        "folder", type=Path, nargs="?", default=Path("runs"), help="folder searched (default runs/)"
+        "folder",
+        type=Path,
+        nargs="*",
+        default=[Path("runs")],
+        help="folders searched for results.json (default runs/)",
     )
     parser.add_argument(
         "--output", type=Path, default=None, help="also write the table to this markdown file"
+    )
+    parser.add_argument(
+        "--json",
+        type=Path,
+        default=None,
+        metavar="PATH",
+        help="also write the rows and the Welch comparisons as JSON (default with --output: the "
+        "output's name with .json, e.g. table.md -> table.json)",
     )
     return parser
 
@@ -218,13 +235,20 @@ def train_command(args: argparse.Namespace) -> int:
 
 
 def summarize_command(args: argparse.Namespace) -> int:
-    from hodgnn.io import atomic_write_text
-    from hodgnn.train.results import aggregate, collect_results, markdown_table
+    from hodgnn.io import atomic_write_json, atomic_write_text
+    from hodgnn.train.results import aggregate, collect_results, compare_to_best, markdown_table, summary_json
 
-    table = markdown_table(aggregate(collect_results(args.folder)))
+    rows = aggregate(collect_results(*args.folder))
+    comparisons = compare_to_best(rows)
+    table = markdown_table(rows, comparisons)
     print(table, end="")
     if args.output is not None:
         atomic_write_text(args.output, table)
+    json_path = args.json
+    if json_path is None and args.output is not None and args.output.suffix != ".json":
+        json_path = args.output.with_suffix(".json")
+    if json_path is not None:
+        atomic_write_json(json_path, summary_json(rows, comparisons))
     return 0
 
 

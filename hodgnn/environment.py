@@ -1,4 +1,9 @@
-"""Where and when a number was measured: CPU model, cores, torch version and threads, UTC date."""
+"""Where and when a number was measured: CPU model, cores, torch version and threads, UTC date.
+
+:func:`machine_info` and :func:`machine_description` describe the machine of a benchmark or an
+expressivity report; :func:`run_environment` is the ``environment`` block of a training run's
+``results.json``.
+"""
 
 from __future__ import annotations
 
@@ -46,3 +51,23 @@ def machine_description() -> str:
         f"{os.cpu_count()}-core {cpu_model()}, torch {torch.__version__}, "
         f"{torch.get_num_threads()} torch threads"
     )
+
+
+def run_environment(gpu: bool = False) -> dict[str, Any]:
+    """Library versions (torch, Lightning, PyG, Python), architecture, cores and torch threads, and with
+    ``gpu`` the name of CUDA device 0: the ``environment`` block of a training run's ``results.json``."""
+    import lightning
+    import torch_geometric
+
+    env: dict[str, Any] = {
+        "torch": torch.__version__,
+        "lightning": lightning.__version__,
+        "torch_geometric": torch_geometric.__version__,
+        "python": platform.python_version(),
+        "machine": platform.machine(),
+        "cpu_count": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+    }
+    if gpu:
+        env["gpu"] = torch.cuda.get_device_name(0)
+    return env

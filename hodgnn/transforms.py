@@ -145,6 +145,13 @@ class AddDerivativeEncoding(BaseTransform):
         if input == "x":
             self.options = dict(in_channels=in_channels, **self.options)
 
+    @property
+    def num_channels(self) -> int:
+        r"""Width :math:`K` of the encoding: :math:`m F \sum_t d_t` for the diagonals (``d_t`` the
+        width of layer :math:`t`, ``F`` the input width) plus :math:`m F d_T` for ``D_out``."""
+        per_layer = [layer.out_channels * self.order * self.plan.in_channels for layer in self.plan.layers]
+        return sum(per_layer) * ("diagonal" in self.tensors) + per_layer[-1] * ("out" in self.tensors)
+
     @classmethod
     def rwse(cls, walk_length: int, attr_name: str = "derivative_pe") -> AddDerivativeEncoding:
         """The settings under which the encoding equals ``AddRandomWalkPE(walk_length)``."""
@@ -160,17 +167,18 @@ class AddDerivativeEncoding(BaseTransform):
 
     def forward(self, data: Data) -> Data:
         n = data.num_nodes
+        dtype = next(self.base.parameters(), torch.empty(0)).dtype  # the base's (default for no weights)
         if self.input == "x":
             if getattr(data, "x", None) is None:
                 raise ValueError("input='x' needs data.x")
-            x = data.x.to(torch.get_default_dtype())
+            x = data.x.to(dtype)
             if x.dim() == 1:
                 x = x.unsqueeze(-1)
             expected = self.plan.in_channels
             if x.size(-1) != expected:
                 raise ValueError(f"data.x has {x.size(-1)} channels, the base expects {expected}")
         else:
-            x = torch.ones(n, self.plan.in_channels, device=data.edge_index.device)
+            x = torch.ones(n, self.plan.in_channels, dtype=dtype, device=data.edge_index.device)
         edge_attr = getattr(data, "edge_attr", None) if self.plan.needs("edge_attr") else None
         parts = []
         with torch.no_grad():

@@ -19,6 +19,7 @@ import pandas as pd
 import torch
 from torch_geometric.data import Data
 
+from hodgnn.data.checks import check_max_graphs
 from hodgnn.data.info import DatasetInfo
 from hodgnn.data.molecules import atom_bond_feature_dims, featurise_smiles, installed_rdkit_version
 from hodgnn.data.root import (
@@ -253,8 +254,7 @@ def load_ogb_mol(
     """
     if name not in OGB_MOLECULES:
         raise ValueError(f"Unknown OGB molecule dataset {name!r}; allowed: {list(OGB_MOLECULES)}")
-    if max_graphs is not None and (not isinstance(max_graphs, int) or max_graphs < 1):
-        raise ValueError(f"max_graphs must be a positive int or None, got {max_graphs!r}")
+    check_max_graphs(max_graphs)
     data_root = resolve_data_root(root)
     kind, folder, files = _locate_source(name, data_root, download_allowed(download))
     split_rows = read_split(folder)

@@ -30,7 +30,14 @@ from dataclasses import dataclass, field
 import torch
 from torch import Tensor
 
-DEFAULT_MEMORY_BUDGET = int(float(os.environ.get("HODGNN_MEMORY_BUDGET", 8 * 2**30)))
+DEFAULT_MEMORY_BUDGET = 8 * 2**30
+"""The memory budget in bytes when neither ``memory_budget=`` nor ``$HODGNN_MEMORY_BUDGET`` sets one."""
+
+
+def default_memory_budget() -> int:
+    """``$HODGNN_MEMORY_BUDGET`` (bytes, ``1e9`` notation allowed; read at every call), else
+    :data:`DEFAULT_MEMORY_BUDGET`."""
+    return int(float(os.environ.get("HODGNN_MEMORY_BUDGET", DEFAULT_MEMORY_BUDGET)))
 
 
 class MemoryBudgetError(RuntimeError):
@@ -61,7 +68,7 @@ class MemoryBudgetError(RuntimeError):
 def check_memory(estimate: int, budget: int | None, what: str) -> None:
     """Raise :class:`MemoryBudgetError` stating the estimate when it exceeds ``budget`` (bytes;
     ``None``: ``$HODGNN_MEMORY_BUDGET``, else 8 GiB)."""
-    budget = DEFAULT_MEMORY_BUDGET if budget is None else budget
+    budget = default_memory_budget() if budget is None else budget
     if estimate > budget:
         raise MemoryBudgetError(int(estimate), int(budget), what)
 

@@ -60,6 +60,7 @@ from hodgnn.expressivity.models import (
     report_header,
     write_report,
 )
+from hodgnn.expressivity.options import add_common_options, add_config_options, config_from_args
 from hodgnn.io import atomic_write_json
 
 BEYOND_3WL = ("strongly_regular", "4_vertex_condition", "distance_regular")
@@ -400,8 +401,12 @@ def build_parser() -> argparse.ArgumentParser:
         description="BREC with the official RPC protocol (siamese training per pair, T^2 test, "
         "reliability check).",
     )
-    parser.add_argument(
-        "--models", default=DEFAULT_MODELS, help=f"comma-separated variants (default: {DEFAULT_MODELS})"
+    add_common_options(
+        parser,
+        default_models=DEFAULT_MODELS,
+        output="results/brec.json",
+        output_help="JSON result file (rewritten atomically after every pair)",
+        data_root_holds="brec/brec_v3.npy.xz",
     )
     parser.add_argument(
         "--categories",
@@ -414,15 +419,6 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--pairs", default=None, help="explicit comma-separated pair ids (overrides --categories)"
-    )
-    parser.add_argument("--data-root", default=None, help="data root holding brec/brec_v3.npy.xz")
-    parser.add_argument(
-        "--set", action="append", default=[], metavar="KEY=VALUE", help="model option for every variant"
-    )
-    parser.add_argument(
-        "--output",
-        default="results/brec.json",
-        help="JSON result file (rewritten atomically after every pair)",
     )
     parser.add_argument(
         "--resume",
@@ -437,16 +433,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="JSON",
         help="combine the reports of runs made in parallel (same RPC config) into --output, running nothing",
     )
-    parser.add_argument("--markdown", default=None, help="also write the markdown table to this file")
-    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (default: 1)")
-    for name, value in asdict(RPCConfig()).items():
-        flag = "--" + name.replace("_", "-")
-        if isinstance(value, bool):
-            parser.add_argument(
-                flag, action=argparse.BooleanOptionalAction, default=value, help=f"RPC {name}"
-            )
-        else:
-            parser.add_argument(flag, type=type(value), default=value, help=f"RPC {name} (default: {value})")
+    add_config_options(parser, RPCConfig(), label="RPC")
     return parser
 
 
@@ -502,7 +489,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"wrote {Path(args.output)}")
         return 0
     torch.set_num_threads(args.threads)
-    config = RPCConfig(**{name: getattr(args, name) for name in asdict(RPCConfig())})
+    config = config_from_args(RPCConfig, args)
     variants = parse_variants(args.models)
     overrides = parse_overrides(args.set)
     if args.pairs:

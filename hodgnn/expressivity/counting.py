@@ -27,6 +27,7 @@ from hodgnn.data.counting import SUBSTRUCTURES, canonical_target
 from hodgnn.data.root import package_repo_dir
 from hodgnn.environment import utc_now
 from hodgnn.expressivity.models import parse_overrides, parse_variants, report_header, write_report
+from hodgnn.expressivity.options import add_common_options
 from hodgnn.train.results import mean_std
 
 DEFAULT_MODELS = "mpnn,mpnn_rwse,hod_relu,hod_silu"
@@ -117,22 +118,12 @@ def build_parser() -> argparse.ArgumentParser:
         default=",".join(SUBSTRUCTURES),
         help=f"comma-separated targets (default: all of {SUBSTRUCTURES})",
     )
-    parser.add_argument(
-        "--models", default=DEFAULT_MODELS, help=f"comma-separated variants (default: {DEFAULT_MODELS})"
-    )
+    add_common_options(parser, default_models=DEFAULT_MODELS, output="results/counting.json")
     parser.add_argument(
         "--config", default=str(DEFAULT_CONFIG), help="base YAML config (default: configs/counting)"
     )
     parser.add_argument("--seeds", type=int, default=1, help="seeds per run (default: 1)")
-    parser.add_argument(
-        "--set", action="append", default=[], metavar="KEY=VALUE", help="model option for every variant"
-    )
     parser.add_argument("--restart", action="store_true", help="retrain runs that already have results")
-    parser.add_argument(
-        "--output", default="results/counting.json", help="JSON result file (written atomically)"
-    )
-    parser.add_argument("--markdown", default=None, help="also write the markdown table to this file")
-    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (default: 1)")
     parser.add_argument(
         "overrides", nargs="*", metavar="key=value", help="training config overrides (epochs=50)"
     )

@@ -55,6 +55,7 @@ _FIXED_VARIANTS = [
     ModelVariant("mpnn", "gin", {}, "MPNN (GIN)"),
     ModelVariant("gin_rwse", "gin_rwse", {}, "GIN + RWSE"),
     ModelVariant("mpnn_rwse", "gin_rwse", {}, "MPNN (GIN) + RWSE"),
+    ModelVariant("mpnn_dpe", "gin_dpe", {}, "MPNN (GIN) + derivative encodings"),
     ModelVariant("gcn", "gcn", {}, "GCN"),
     ModelVariant("gcn_rwse", "gcn_rwse", {}, "GCN + RWSE"),
     ModelVariant("ds_gnn", "ds_gnn", {}, "DS-GNN (node marking)"),

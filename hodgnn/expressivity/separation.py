@@ -44,6 +44,7 @@ from hodgnn.expressivity.models import (
     report_header,
     write_report,
 )
+from hodgnn.expressivity.options import add_common_options, add_config_options, config_from_args
 
 DATASETS: dict[str, Callable[..., list[tuple[Data, Data]]]] = {"exp": load_exp, "sr25": load_sr25}
 
@@ -156,23 +157,14 @@ def build_parser() -> argparse.ArgumentParser:
         description="Fraction of EXP / SR25 pairs that untrained models separate (several random seeds).",
     )
     parser.add_argument("--datasets", default="exp,sr25", help="comma-separated: exp, sr25 (default: both)")
-    parser.add_argument(
-        "--models", default=DEFAULT_MODELS, help=f"comma-separated variants (default: {DEFAULT_MODELS})"
+    add_common_options(
+        parser,
+        default_models=DEFAULT_MODELS,
+        output="results/separation.json",
+        data_root_holds="expressivity/",
     )
     parser.add_argument("--max-pairs", type=int, default=None, help="first K pairs of each dataset")
-    parser.add_argument("--data-root", default=None, help="data root holding expressivity/")
-    parser.add_argument(
-        "--set", action="append", default=[], metavar="KEY=VALUE", help="model option for every variant"
-    )
-    parser.add_argument(
-        "--output", default="results/separation.json", help="JSON result file (written atomically)"
-    )
-    parser.add_argument("--markdown", default=None, help="also write the markdown table to this file")
-    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (default: 1)")
-    for name, value in asdict(SeparationConfig()).items():
-        parser.add_argument(
-            "--" + name.replace("_", "-"), type=type(value), default=value, help=f"(default: {value})"
-        )
+    add_config_options(parser, SeparationConfig())
     return parser
 
 
@@ -180,7 +172,7 @@ def main(argv: list[str] | None = None) -> int:
     """``hodgnn separation``: print the markdown table and write JSON. Returns the exit status."""
     args = build_parser().parse_args(argv)
     torch.set_num_threads(args.threads)
-    config = SeparationConfig(**{name: getattr(args, name) for name in asdict(SeparationConfig())})
+    config = config_from_args(SeparationConfig, args)
     variants = parse_variants(args.models)
     overrides = parse_overrides(args.set)
     started = utc_now()

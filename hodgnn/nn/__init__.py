@@ -2,6 +2,7 @@
 
 from hodgnn.nn.base_mpnn import BaseMPNN, MPNNLayer
 from hodgnn.nn.baselines import DSGNN, MPNNBaseline
+from hodgnn.nn.derivative_encoders import DerivativeEncoders
 from hodgnn.nn.downstream import DownstreamGNN, GNNStack
 from hodgnn.nn.encoders import (
     DerivativeNorm,
@@ -21,6 +22,7 @@ __all__ = [
     "HODGNN",
     "MODELS",
     "BaseMPNN",
+    "DerivativeEncoders",
     "DerivativeNorm",
     "DiagonalDerivativeEncoder",
     "DownstreamGNN",

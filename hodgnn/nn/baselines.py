@@ -2,7 +2,8 @@ r"""Baselines compared with HOD-GNN, built on the same input encoders and the sa
 :class:`~hodgnn.nn.downstream.DownstreamGNN` (message passing, pooling, task head).
 
 * :class:`MPNNBaseline`: GIN, GINE or GCN, optionally with random-walk structural encodings
-  (RWSE, PyG's ``AddRandomWalkPE``, Dwivedi et al. 2022);
+  (RWSE, PyG's ``AddRandomWalkPE``, Dwivedi et al. 2022) and/or derivative encodings of a frozen
+  base MPNN (:class:`~hodgnn.transforms.AddDerivativeEncoding`);
 * :class:`DSGNN`: DS-GNN (Bevilacqua et al., ICLR 2022) with node marking over the full bag of
   :math:`n` subgraphs per graph.
 """
@@ -26,18 +27,21 @@ from hodgnn.nn.downstream import (
 )
 from hodgnn.nn.graph_model import GraphModel
 from hodgnn.nn.inputs import InputEncoder
+from hodgnn.transforms import AddDerivativeEncoding
 
 
 class MPNNBaseline(GraphModel):
     r"""A message-passing baseline: GIN, GINE or GCN on the encoded node features,
-    optionally concatenated with an encoding of RWSE.
+    optionally concatenated with encodings of RWSE and of derivative encodings (DPE).
 
     .. math::
-        \hat y_G = T\big(x_v \,[\oplus\, \mathbf{W}\,\mathrm{BN}(\mathrm{RWSE}_v)]\big),
+        \hat y_G = T\big(x_v \,[\oplus\, \mathbf{W}\,\mathrm{BN}(\mathrm{RWSE}_v)]
+            \,[\oplus\, \mathbf{W}'\,\mathrm{BN}(\mathrm{DPE}_v)]\big),
         \qquad \mathrm{RWSE}_v = \big(((D^{-1}A)^t)_{vv}\big)_{t=1}^{L}
 
-    With RWSE the model reads ``data.rwse`` ``[n, L]``, added by the transform that
-    :meth:`required_transforms` returns (``AddRandomWalkPE(L, attr_name="rwse")``).
+    With RWSE the model reads ``data.rwse`` ``[n, L]``, with derivative encodings
+    ``data.derivative_pe`` ``[n, K]``, added by the transforms that :meth:`required_transforms`
+    returns (``AddRandomWalkPE(L, attr_name="rwse")``, ``AddDerivativeEncoding(**options)``).
 
     Args:
         in_channels (int): node feature width (after ``node_encoder``).
@@ -48,6 +52,11 @@ class MPNNBaseline(GraphModel):
         rwse_walk_length (int, optional): RWSE length :math:`L`; ``None`` or ``0`` turns RWSE
             off. (default: ``None``)
         rwse_channels (int, optional): width of the RWSE encoding. (default: ``16``)
+        derivative_encoding (dict, optional): options of
+            :class:`~hodgnn.transforms.AddDerivativeEncoding` (its frozen base is built from
+            them); ``None`` turns derivative encodings off. (default: ``None``)
+        derivative_channels (int, optional): width of the derivative-encoding encoder.
+            (default: ``16``)
         num_layers, dropout, pooling, act, head_layers, batch_norm, residual: see
             :class:`~hodgnn.nn.downstream.DownstreamGNN` (defaults ``4``, ``0.``, ``"sum"``,
             ``"relu"``, ``2``, ``True``, ``True``).
@@ -56,7 +65,7 @@ class MPNNBaseline(GraphModel):
 
     Shapes:
         - **input:** a PyG ``Batch`` (``x``, ``edge_index``, ``batch``, ``edge_attr``,
-          ``rwse``)
+          ``rwse``, ``derivative_pe``)
         - **output:** ``[num_graphs, out_channels]``
     """
 
@@ -70,6 +79,8 @@ class MPNNBaseline(GraphModel):
         conv: str = "gin",
         rwse_walk_length: int | None = None,
         rwse_channels: int = 16,
+        derivative_encoding: dict | None = None,
+        derivative_channels: int = 16,
         num_layers: int = 4,
         dropout: float = 0.0,
         pooling: str = "sum",
@@ -97,6 +108,16 @@ class MPNNBaseline(GraphModel):
             in_channels += rwse_channels
         else:
             self.rwse_encoder = None
+        self.derivative_transform, self.derivative_encoder = None, None
+        if derivative_encoding:
+            check_int("derivative_channels", derivative_channels, 1)
+            options = {**derivative_encoding, "attr_name": "derivative_pe"}
+            self.derivative_transform = AddDerivativeEncoding(**options)
+            width = self.derivative_transform.num_channels
+            self.derivative_encoder = nn.Sequential(
+                nn.BatchNorm1d(width), nn.Linear(width, derivative_channels)
+            )
+            in_channels += derivative_channels
         self.downstream = DownstreamGNN.from_options(
             in_channels, hidden_channels, out_channels, self.edge_dim, locals()
         )
@@ -104,28 +125,41 @@ class MPNNBaseline(GraphModel):
 
     def reset_parameters(self) -> None:
         super().reset_parameters()
-        if self.rwse_encoder is not None:
-            for module in self.rwse_encoder:
-                module.reset_parameters()
+        for encoder in (self.rwse_encoder, self.derivative_encoder):
+            if encoder is not None:
+                for module in encoder:
+                    module.reset_parameters()
         self.downstream.reset_parameters()
 
     def required_transforms(self) -> list:
-        if not self.rwse_walk_length:
-            return []
-        return [AddRandomWalkPE(self.rwse_walk_length, attr_name="rwse")]
+        transforms = []
+        if self.rwse_walk_length:
+            transforms.append(AddRandomWalkPE(self.rwse_walk_length, attr_name="rwse"))
+        if self.derivative_transform is not None:
+            transforms.append(self.derivative_transform)
+        return transforms
+
+    @staticmethod
+    def _encoding(data: Data, name: str, width: int, num_nodes: int) -> Tensor:
+        """``data[name]`` ``[n, width]``, or a ``ValueError`` saying what is missing or wrong."""
+        value = getattr(data, name, None)
+        if value is None:
+            raise ValueError(f"data.{name} is missing: apply model.required_transforms() to the dataset")
+        if value.shape != (num_nodes, width):
+            raise ValueError(f"data.{name} has shape {tuple(value.shape)}, expected [{num_nodes}, {width}]")
+        return value
 
     def forward(self, data: Data) -> Tensor:
         x, edge_attr = self.encode_inputs(data)
+        parts = [x]
         if self.rwse_encoder is not None:
-            rwse = getattr(data, "rwse", None)
-            if rwse is None:
-                raise ValueError("data.rwse is missing: apply model.required_transforms() to the dataset")
-            if rwse.shape != (x.size(0), self.rwse_walk_length):
-                raise ValueError(
-                    f"data.rwse has shape {tuple(rwse.shape)}, "
-                    f"expected [{x.size(0)}, {self.rwse_walk_length}]"
-                )
-            x = torch.cat([x, self.rwse_encoder(rwse.to(x.dtype))], dim=-1)
+            rwse = self._encoding(data, "rwse", self.rwse_walk_length, x.size(0))
+            parts.append(self.rwse_encoder(rwse.to(x.dtype)))
+        if self.derivative_encoder is not None:
+            width = self.derivative_transform.num_channels
+            encoding = self._encoding(data, "derivative_pe", width, x.size(0))
+            parts.append(self.derivative_encoder(encoding.to(x.dtype)))
+        x = torch.cat(parts, dim=-1)
         batch, num_graphs = graph_batch(data)
         edge_attr = used_edge_attr(edge_attr, self.edge_dim)
         return self.downstream(x, data.edge_index, batch, num_graphs, edge_attr)

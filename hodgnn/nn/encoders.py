@@ -194,6 +194,7 @@ class _SparseDerivativeEncoder(nn.Module):
         triples: bool,
     ):
         super().__init__()
+        self.in_channels, self.out_channels = in_channels, out_channels
         self.norm = DerivativeNorm(in_channels, norm)
         if triples:
             self.pointwise = MLP([in_channels, hidden_channels, hidden_channels], act=act, norm=None)
@@ -272,9 +273,15 @@ class OutputDerivativeEncoder(nn.Module):
     """
 
     def __init__(
-        self, in_channels: int, hidden_channels: int, out_channels: int, norm: str = "batchnorm", act="relu"
+        self,
+        in_channels: int,
+        hidden_channels: int,
+        out_channels: int,
+        norm: str = "batchnorm",
+        act: str = "relu",
     ):
         super().__init__()
+        self.in_channels, self.out_channels = in_channels, out_channels
         self.norm = DerivativeNorm(in_channels, norm)
         self.phi = MLP([in_channels, hidden_channels, hidden_channels], act=act, norm=None)
         self.rho = MLP([2 * hidden_channels, hidden_channels, out_channels], act=act, norm="batch_norm")
@@ -331,6 +338,7 @@ class DiagonalDerivativeEncoder(nn.Module):
         act: str = "relu",
     ):
         super().__init__()
+        self.in_channels, self.out_channels = in_channels, out_channels
         self.layer_scaling = layer_scaling
         self.norm = DerivativeNorm(in_channels, norm)
         self.mlp = MLP([in_channels, hidden_channels, out_channels], act=act, norm="batch_norm")

@@ -2,80 +2,61 @@ r"""HOD-GNN: high-order derivatives of a base MPNN as node features of a downstr
 
 Eitan, Eliasof, Gelberg, Frasca, Bar-Shalom and Maron, "On The Expressive Power of GNN
 Derivatives", ICLR 2026 (arXiv 2510.02565).
+
+:class:`HODGNN` is built from its parts, ``HODGNN(base, encoders, downstream)``, or from options,
+``HODGNN(in_channels, hidden_channels, out_channels, edge_dim, **options)``
+(:mod:`hodgnn.nn.hod_gnn_parts` builds the parts), and runs on a PyG ``Data``/``Batch`` or on
+tensors, ``model(x, edge_index, edge_attr, batch)``.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import inspect
 
 import torch
 from torch import Tensor, nn
 from torch_geometric.data import Data
-from torch_geometric.nn import MLP
+from torch_geometric.data.data import BaseData
 
-from hodgnn.derivatives import (
-    MixedDerivatives,
-    NodeDerivatives,
-    PairSupport,
-    SupportCache,
-    TripleSupport,
-    build_triple_support,
-    mixed_derivatives,
-    node_derivatives,
-    resolve_activation,
-)
-from hodgnn.derivatives.blocks import build_block_pair_support
+from hodgnn.derivatives import BasePlan, SupportCache, mixed_derivatives, node_derivatives
 from hodgnn.derivatives.engine import SCALES
-from hodgnn.nn.base_mpnn import CONVS, BaseMPNN
 from hodgnn.nn.checks import check_choice, check_int
-from hodgnn.nn.downstream import DownstreamGNN, graph_batch, used_edge_attr
-from hodgnn.nn.encoders import (
-    DiagonalDerivativeEncoder,
-    MixedDerivativeEncoder,
-    NodeDerivativeEncoder,
-    OutputDerivativeEncoder,
-)
+from hodgnn.nn.derivative_encoders import DerivativeEncoders, DerivativeTensors, module_width
+from hodgnn.nn.downstream import DownstreamGNN, graph_batch
 from hodgnn.nn.graph_model import GraphModel
+from hodgnn.nn.hod_gnn_parts import BUILDER_OPTIONS, apply_rwse_init, build_parts, check_parts
+from hodgnn.nn.hod_gnn_supports import DerivativeSupports, batch_pointer, derivative_supports, lower_structure
 from hodgnn.nn.inputs import InputEncoder
 from hodgnn.transforms import AddHopDistances
 
-U_NODE_MODES = ("full", "diagonal", "off")
-RWSE_CONVS = ("mean", "gin")
-RWSE_ACTS = ("relu", "identity")
+__all__ = ["HODGNN", "DerivativeSupports", "DerivativeTensors", "lower_structure"]
+
+RENAMED_KEYS = {
+    "u_out_encoder.": "encoders.u_out.",
+    "u_node_encoder.": "encoders.u_node.",
+    "u_mixed_encoder.": "encoders.u_mixed.",
+    "combine.": "encoders.combine.",
+}
+"""State-dict prefixes of models saved before the encoders became one part, and their new names."""
 
 
-@dataclass
-class DerivativeTensors:
-    r"""The raw derivative tensors one forward pass of :class:`HODGNN` computes.
-
-    Attributes:
-        h: ``[n, d]`` the base MPNN output :math:`h^{(T)}`.
-        last: :math:`D^{(T)}` (``None`` when no encoder needs it). Its support is pruned
-            to the diagonal's needs when ``per_layer`` was computed with ``diagonal_only``.
-        per_layer: :math:`D^{(1)}, \dots, D^{(T)}` for the diagonal-only encoder, or ``None``.
-        mixed: the 2-HOD tensor on triples, or ``None``.
-    """
-
-    h: Tensor
-    last: NodeDerivatives | None = None
-    per_layer: list[NodeDerivatives] | None = None
-    mixed: MixedDerivatives | None = None
+def _rename_old_keys(module: nn.Module, state_dict: dict, prefix: str, *args) -> None:
+    """Load-state-dict pre-hook: state dicts (checkpoints) saved before the encoders became one
+    part load unchanged (:data:`RENAMED_KEYS`)."""
+    for key in [key for key in state_dict if key.startswith(prefix)]:
+        for old, new in RENAMED_KEYS.items():
+            if key.startswith(prefix + old):
+                state_dict[prefix + new + key[len(prefix + old) :]] = state_dict.pop(key)
+                break
 
 
-@dataclass
-class DerivativeSupports:
-    """Where the derivative tensors of one graph (or batch) live.
-
-    Attributes:
-        pairs: the pair support of the single-node derivatives (pruned to the diagonal's needs
-            when :attr:`HODGNN.diagonal_only`), or ``None`` when nothing needs them.
-        mixed_pairs: the full pair support under the triples (``k = 2``).
-        triples: the triple support (``k = 2``).
-    """
-
-    pairs: PairSupport | None = None
-    mixed_pairs: PairSupport | None = None
-    triples: TripleSupport | None = None
+def _pointer_and_hops(data: BaseData) -> tuple[Tensor | None, Tensor | None]:
+    """``(ptr, hop_distances)`` of a PyG ``Data``/``Batch`` (a ``Data`` with hop distances is one
+    graph: ``ptr = [0, n]``)."""
+    ptr, hops = getattr(data, "ptr", None), getattr(data, "hop_distances", None)
+    if ptr is None and hops is not None:
+        ptr = data.edge_index.new_tensor([0, data.num_nodes])
+    return ptr, hops
 
 
 class HODGNN(GraphModel):
@@ -94,13 +75,37 @@ class HODGNN(GraphModel):
     which replace the node features of the downstream GNN :math:`T`
     (:class:`~hodgnn.nn.downstream.DownstreamGNN`: message passing, pooling, task head).
     Everything, the derivative computation included, is differentiable, so the model trains
-    end to end.
+    end to end. Order :math:`a` is divided by :math:`a!` (``derivative_scale="taylor"``).
 
-    Derivative normalisation: order :math:`a` is divided by :math:`a!`
-    (``derivative_scale="taylor"``), then every raw channel goes through
-    :class:`~hodgnn.nn.encoders.DerivativeNorm` (``derivative_norm``).
+    **From parts** (when the first argument is an ``nn.Module``):
+    ``HODGNN(base, encoders, downstream, edge_dim=None, *, order=3, input_projection=None,
+    derivative_scale="taylor", concat_input=True, memory_budget=None, compile_engine=False,
+    node_encoder=None, edge_encoder=None)`` (see Args). The parts are used as given (not
+    re-initialised) and checked at construction: a base that does not lower raises
+    :class:`~hodgnn.derivatives.UnsupportedModuleError` naming the module, a width that does not
+    fit (projection -> base, derivatives -> encoders -> ``combine`` -> downstream, wherever the
+    modules state their widths) a ``ValueError`` naming it. The structure is checked in
+    evaluation mode; in training mode the engine refuses a base with BatchNorm or dropout at the
+    first forward, before any work (``model.base.eval()`` freezes it). ``edge_dim``, if given,
+    makes edge features required (they are required anyway when the base or the downstream GNN
+    reads them). Example::
 
-    RWSE initialisation (``rwse_init=True``): the input projection has weight 0 and bias 1
+        base = torch_geometric.nn.models.GIN(4, 16, num_layers=3, act="tanh")  # F = 4, d = 16
+        encoders = DerivativeEncoders(
+            MLP([16 + 32 + 8, 64, 64]),  # h^(T), U_out and the 8 input features
+            u_out=OutputDerivativeEncoder(2 * 16 * 4, 32, 32),  # order * d * F channels
+        )
+        model = HODGNN(base, encoders, DownstreamGNN(64, 64, 1), order=2,
+                       input_projection=nn.Linear(8, 4))
+        y = model(x, edge_index, batch=batch)  # or model(data)
+
+    **From options** (``in_channels`` an int; ``order``, ``derivative_scale``,
+    ``concat_input``, ``memory_budget``, ``compile_engine`` and the input encoders apply to both
+    forms, the other options to this one): the parts are built by
+    :func:`~hodgnn.nn.hod_gnn_parts.build_parts` (a :class:`~hodgnn.nn.BaseMPNN` after a
+    linear projection, derivative encoders with :class:`~hodgnn.nn.encoders.DerivativeNorm`,
+    the downstream GNN) and initialised from the global seed. RWSE initialisation
+    (``rwse_init=True``, this form only): the input projection has weight 0 and bias 1
     (constant-one base input), every base MLP weight is the identity (rectangular
     ``eye(out, in)``) with zero bias, :math:`\epsilon = -1`, mean aggregation and ReLU by
     default. Then :math:`\partial h^{(t)}_{v,i} / \partial X_{v,j} = \delta_{ij}
@@ -108,6 +113,15 @@ class HODGNN(GraphModel):
     ``AddRandomWalkPE`` (with ``base_conv="gin"``: the closed-walk counts :math:`(A^t)_{vv}`).
 
     Args:
+        base (nn.Module): *(parts)* any model the engine lowers
+            (:func:`~hodgnn.derivatives.lower`): a :class:`~hodgnn.nn.BaseMPNN`, PyG's ``GIN`` /
+            ``GCN`` / ``GraphSAGE``, a ``torch_geometric.nn.Sequential`` of ``GINConv`` /
+            ``GCNConv`` / ``GINEConv`` / ``SAGEConv`` / ``GraphConv`` and node-wise modules.
+        encoders (DerivativeEncoders): *(parts)* the encoders (they decide ``u_out``, the
+            ``u_node`` mode and ``k``) and ``combine``.
+        downstream (DownstreamGNN): *(parts)* GNN, pooling and head on :math:`h^{der}`.
+        input_projection (nn.Module, optional): *(parts)* node features -> base input
+            :math:`X`; ``None``: :math:`X` is the encoded node features. (default: ``None``)
         in_channels (int): node feature width (after ``node_encoder``, if given).
         hidden_channels (int): width of :math:`h^{der}`, of :math:`T` and the head.
         out_channels (int): outputs per graph (tasks or classes).
@@ -169,16 +183,19 @@ class HODGNN(GraphModel):
         edge_encoder (InputEncoder, optional): raw edge features to ``edge_dim``.
 
     Shapes:
-        - **input:** a PyG ``Batch`` with ``x``, ``edge_index``, ``batch`` and ``edge_attr``
-          (when ``edge_dim`` is set)
+        - **input:** a PyG ``Data``/``Batch`` with ``x``, ``edge_index``, ``batch`` and
+          ``edge_attr`` (when the model reads edge features), or tensors
+          ``x [n, in_channels]``, ``edge_index [2, E]``, ``edge_attr [E, edge_dim]``
+          *(optional)*, ``batch [n]`` *(optional; one graph when None)*, ``num_graphs``
+          *(optional)*; the input encoders apply to both
         - **output:** ``[num_graphs, out_channels]``
     """
 
     def __init__(
         self,
-        in_channels: int,
-        hidden_channels: int,
-        out_channels: int,
+        in_channels: int | nn.Module,
+        hidden_channels: int | DerivativeEncoders,
+        out_channels: int | DownstreamGNN,
         edge_dim: int | None = None,
         *,
         base_conv: str | None = None,
@@ -212,116 +229,91 @@ class HODGNN(GraphModel):
         residual: bool = True,
         memory_budget: int | None = None,
         compile_engine: bool = False,
+        input_projection: nn.Module | None = None,
         node_encoder: InputEncoder | None = None,
         edge_encoder: InputEncoder | None = None,
     ):
         super().__init__(node_encoder, edge_encoder)
-        check_int("in_channels", in_channels, 1)
-        check_int("order", order, 1)
-        check_choice("k", k, (1, 2))
-        check_choice("u_node", u_node, U_NODE_MODES)
+        options = dict(locals())
+        from_parts = isinstance(in_channels, nn.Module)
+        if from_parts:
+            given = [name for name in BUILDER_OPTIONS if options[name] != _BUILDER_DEFAULTS[name]]
+            if given:
+                raise ValueError(
+                    f"option(s) {given} only apply to HODGNN(in_channels, hidden_channels, out_channels, "
+                    "...); HODGNN(base, encoders, downstream) takes them from its modules"
+                )
+            base, encoders, downstream = in_channels, hidden_channels, out_channels
+        else:
+            if input_projection is not None:
+                raise ValueError(
+                    "input_projection is a part of HODGNN(base, encoders, downstream, input_projection=...);"
+                    " HODGNN(in_channels, ...) builds its own"
+                )
+            parts = build_parts(in_channels, hidden_channels, out_channels, edge_dim, options)
+            base, encoders, downstream = parts.base, parts.encoders, parts.downstream
+            input_projection = parts.input_projection
+        if edge_dim is not None:
+            check_int("edge_dim", edge_dim, 1)
         check_choice("derivative_scale", derivative_scale, SCALES)
-        base_conv = base_conv if base_conv is not None else ("mean" if rwse_init else "gin")
-        base_act = base_act if base_act is not None else ("relu" if rwse_init else "silu")
-        base_eps = base_eps if base_eps is not None else (-1.0 if rwse_init else 0.0)
-        base_in_channels = base_in_channels if base_in_channels is not None else (4 if k == 1 else 1)
-        check_choice("base_conv", base_conv, CONVS)
-        resolve_activation(base_act)
-        for name, value in (
-            ("base_layers", base_layers),
-            ("base_channels", base_channels),
-            ("base_in_channels", base_in_channels),
-        ):
-            check_int(name, value, 1)
-        if base_conv == "gine" and edge_dim is None:
-            raise ValueError("base_conv='gine' needs edge features (edge_dim)")
-        if rwse_init:
-            check_choice("base_conv (with rwse_init)", base_conv, RWSE_CONVS)
-            check_choice("base_act (with rwse_init)", base_act, RWSE_ACTS)
-        encoder_channels = encoder_channels if encoder_channels is not None else hidden_channels
-        check_int("encoder_channels", encoder_channels, 1)
-        conv = conv if conv is not None else ("gine" if edge_dim is not None else "gin")
-
-        self.in_channels = in_channels
-        self.hidden_channels = hidden_channels
-        self.out_channels = out_channels
-        self.edge_dim = edge_dim
-        self.order = order
-        self.k = k
-        self.u_out = bool(u_out)
-        self.u_node = u_node
-        self.derivative_scale = derivative_scale
-        self.concat_input = bool(concat_input)
         self.rwse_init = bool(rwse_init)
+        self._set_parts(base, encoders, downstream, input_projection, order, concat_input)
+        self.edge_dim = edge_dim
+        self.derivative_scale = derivative_scale
         self.memory_budget = memory_budget
         self.compile_engine = bool(compile_engine)
         # supports reused while the same edge_index comes back (full-graph training on one graph)
         self.support_cache = SupportCache()
+        self.register_load_state_dict_pre_hook(_rename_old_keys)
+        if not from_parts:
+            self.reset_parameters()
 
-        self.input_projection = nn.Linear(in_channels, base_in_channels)
-        self.base = BaseMPNN(
-            base_in_channels,
-            base_channels,
-            base_layers,
-            conv=base_conv,
-            act=base_act,
-            edge_dim=edge_dim if base_conv == "gine" else None,
-            eps=base_eps,
-            train_eps=base_train_eps,
-            num_mlp_layers=base_mlp_layers,
-        )
-        pair_channels = order * base_channels * base_in_channels
-        norm, c = derivative_norm, encoder_channels
-        self.u_out_encoder = (
-            OutputDerivativeEncoder(pair_channels, c, c, norm, encoder_act) if self.u_out else None
-        )
-        if u_node == "full":
-            self.u_node_encoder = NodeDerivativeEncoder(
-                pair_channels, c, c, norm, ign_layers, ign_aggr, encoder_act
-            )
-        elif u_node == "diagonal":
-            self.u_node_encoder = DiagonalDerivativeEncoder(
-                base_layers * pair_channels, c, c, norm, layer_scaling, encoder_act
-            )
-        else:
-            self.u_node_encoder = None
-        if k == 2:
-            mixed_channels = order * order * base_channels * base_in_channels**2
-            self.u_mixed_encoder = MixedDerivativeEncoder(
-                mixed_channels, c, c, norm, ign_layers, ign_aggr, encoder_act
-            )
-        else:
-            self.u_mixed_encoder = None
-        combined = base_channels + c * (self.u_out + (u_node != "off") + (k == 2))
-        combined += in_channels if self.concat_input else 0
-        self.combine = MLP([combined, hidden_channels, hidden_channels], act=encoder_act, norm="batch_norm")
-        self.downstream = DownstreamGNN.from_options(
-            hidden_channels, hidden_channels, out_channels, edge_dim, locals()
-        )
-        self.reset_parameters()
+    def _set_parts(
+        self,
+        base: nn.Module,
+        encoders: DerivativeEncoders,
+        downstream: DownstreamGNN,
+        input_projection: nn.Module | None,
+        order: int,
+        concat_input: bool,
+    ) -> None:
+        """Check the parts against each other (:func:`~hodgnn.nn.hod_gnn_parts.check_parts`) and
+        register them."""
+        in_channels = check_parts(base, encoders, downstream, input_projection, order, concat_input)
+        self.input_projection = nn.Identity() if input_projection is None else input_projection
+        self.base = base
+        self.encoders = encoders
+        self.downstream = downstream
+        self.in_channels = in_channels
+        self.hidden_channels = encoders.out_channels
+        self.out_channels = module_width(downstream.head, "out")
+        self.order = order
+        self.concat_input = bool(concat_input)
+
+    # the encoders' parts and modes, under the keyword constructor's names
+    u_out_encoder = property(lambda self: self.encoders.u_out, doc="``encoders.u_out``")
+    u_node_encoder = property(lambda self: self.encoders.u_node, doc="``encoders.u_node``")
+    u_mixed_encoder = property(lambda self: self.encoders.u_mixed, doc="``encoders.u_mixed``")
+    combine = property(lambda self: self.encoders.combine, doc="``encoders.combine``")
+    u_out = property(lambda self: self.encoders.u_out is not None, doc="Whether ``U_out`` is used.")
+    u_node = property(lambda self: self.encoders.node_mode, doc="``'full'``, ``'diagonal'`` or ``'off'``.")
+    k = property(lambda self: self.encoders.k, doc="``2`` with mixed derivatives, else ``1``.")
 
     def reset_parameters(self) -> None:
         super().reset_parameters()
-        self.input_projection.reset_parameters()
-        self.base.reset_parameters()
-        for module in (self.u_out_encoder, self.u_node_encoder, self.u_mixed_encoder):
-            if module is not None:
+        for module in (self.input_projection, self.base, self.encoders, self.downstream):
+            if hasattr(module, "reset_parameters"):
                 module.reset_parameters()
-        self.combine.reset_parameters()
-        self.downstream.reset_parameters()
         if self.rwse_init:
             self.apply_rwse_init()
 
-    @torch.no_grad()
     def apply_rwse_init(self) -> None:
         """Constant-one base input and identity base MLPs (see the class docstring)."""
-        self.input_projection.weight.zero_()
-        self.input_projection.bias.fill_(1.0)
-        for layer in self.base.layers:
-            for lin in layer.linears:
-                lin.weight.copy_(torch.eye(lin.out_features, lin.in_features, dtype=lin.weight.dtype))
-                if lin.bias is not None:
-                    lin.bias.zero_()
+        apply_rwse_init(self.input_projection, self.base)
+
+    def base_plan(self) -> BasePlan:
+        """The base's structure (:func:`lower_structure`), lowered at every call (nothing cached)."""
+        return lower_structure(self.base)
 
     @property
     def diagonal_only(self) -> bool:
@@ -336,38 +328,32 @@ class HODGNN(GraphModel):
         return self.input_projection(x)
 
     def derivative_supports(
-        self, edge_index: Tensor, num_nodes: int, ptr: Tensor | None = None, hops: Tensor | None = None
+        self,
+        edge_index: Tensor,
+        num_nodes: int,
+        ptr: Tensor | None = None,
+        hops: Tensor | None = None,
+        num_layers: int | None = None,
     ) -> DerivativeSupports:
-        """The pair (and, for ``k = 2``, triple) supports the engine needs on this graph.
-
-        With ``ptr`` (a PyG batch's node offsets) the pairs come from every graph's hop distances
-        (:func:`~hodgnn.derivatives.blocks.build_block_pair_support`): ``hops`` precomputed by
-        :meth:`required_transforms` (``data.hop_distances``), else computed here. Without ``ptr``
-        they are built on the whole graph and kept while the same ``edge_index`` comes back
-        (:class:`~hodgnn.derivatives.SupportCache`, full-graph training)."""
-        T, budget = self.base.num_layers, self.memory_budget
-        needs_pairs = self.u_node != "off" or self.u_out or self.k == 2
-        if not needs_pairs:
+        """The pair (and, for ``k = 2``, triple) supports the engine needs on this graph
+        (:func:`~hodgnn.nn.hod_gnn_supports.derivative_supports`): from every graph's hop distances
+        with ``ptr`` (``hops`` from :meth:`required_transforms`, else computed), else on the whole
+        graph, cached while the same ``edge_index`` comes back. ``num_layers``: the base depth
+        (lowered from the base when ``None``)."""
+        if self.u_node == "off" and not self.u_out and self.k == 1:
             return DerivativeSupports()
-        if ptr is not None:
-
-            def build(pruned: bool) -> PairSupport:
-                return build_block_pair_support(edge_index, ptr, T, pruned, hops, budget)
-
-            node_pairs = build(self.diagonal_only)
-            if self.k == 1:
-                return DerivativeSupports(node_pairs)
-            pairs = build(False) if self.diagonal_only else node_pairs
-            return DerivativeSupports(node_pairs, pairs, build_triple_support(pairs, budget))
-        if self.k == 1:
-            return DerivativeSupports(
-                self.support_cache.pairs(edge_index, num_nodes, T, self.diagonal_only, budget)
-            )
-        pairs, triples = self.support_cache.triples(edge_index, num_nodes, T, budget)
-        node_pairs = (
-            self.support_cache.pairs(edge_index, num_nodes, T, True, budget) if self.diagonal_only else pairs
+        T = num_layers if num_layers is not None else self.base_plan().num_layers
+        return derivative_supports(
+            edge_index,
+            num_nodes,
+            T,
+            self.diagonal_only,
+            self.k == 2,
+            self.support_cache,
+            ptr,
+            hops,
+            self.memory_budget,
         )
-        return DerivativeSupports(node_pairs, pairs, triples)
 
     def compute_derivatives(
         self,
@@ -416,26 +402,20 @@ class HODGNN(GraphModel):
                 result = DerivativeTensors(mixed.h)
             result.mixed = mixed
         if result is None:
-            result = DerivativeTensors(self.base(x, edge_index, edge_attr))
+            h = (
+                self.base(x, edge_index)
+                if edge_attr is None
+                else self.base(x, edge_index, edge_attr=edge_attr)
+            )
+            result = DerivativeTensors(h)
         return result
 
     def encode_derivatives(
         self, derivatives: DerivativeTensors, x: Tensor, batch: Tensor, num_graphs: int
     ) -> Tensor:
         r""":math:`h^{der}` ``[n, hidden_channels]``: the encoders on ``derivatives``, concatenated
-        with :math:`h^{(T)}` (and ``x``, the encoded node features), then the combining MLP."""
-        parts = [derivatives.h]
-        if self.u_out_encoder is not None:
-            parts.append(self.u_out_encoder(derivatives.last.graph_level(), batch, num_graphs))
-        if self.u_node == "full":
-            parts.append(self.u_node_encoder(derivatives.last, batch, num_graphs))
-        elif self.u_node == "diagonal":
-            parts.append(self.u_node_encoder(derivatives.per_layer))
-        if self.u_mixed_encoder is not None:
-            parts.append(self.u_mixed_encoder(derivatives.mixed, batch, num_graphs))
-        if self.concat_input:
-            parts.append(x)
-        return self.combine(torch.cat(parts, dim=-1))
+        with :math:`h^{(T)}` (and ``x``, the encoded node features), then ``combine``."""
+        return self.encoders(derivatives, x if self.concat_input else None, batch, num_graphs)
 
     def derivative_features(
         self,
@@ -447,7 +427,7 @@ class HODGNN(GraphModel):
         supports: DerivativeSupports | None = None,
     ) -> Tensor:
         r""":math:`h^{der}` ``[n, hidden_channels]`` from the encoded node (and edge) features."""
-        base_edge_attr = edge_attr if self.base.conv == "gine" else None
+        base_edge_attr = edge_attr if self.base_plan().needs("edge_attr") else None
         derivatives = self.compute_derivatives(self.input_projection(x), edge_index, base_edge_attr, supports)
         return self.encode_derivatives(derivatives, x, batch, num_graphs)
 
@@ -456,26 +436,59 @@ class HODGNN(GraphModel):
         distances are computed once, and each batch's pair support is assembled from them."""
         if self.u_node == "off" and not self.u_out and self.k == 1:
             return []
-        return [AddHopDistances(self.base.num_layers)]
+        return [AddHopDistances(self.base_plan().num_layers)]
 
-    def batch_supports(self, data: Data) -> DerivativeSupports:
+    def batch_supports(self, data: Data, num_layers: int | None = None) -> DerivativeSupports:
         """:meth:`derivative_supports` of a PyG ``Data``/``Batch`` (its ``ptr`` and
         ``hop_distances`` when present)."""
-        ptr = getattr(data, "ptr", None)
-        if ptr is None and getattr(data, "hop_distances", None) is not None:
-            ptr = data.edge_index.new_tensor([0, data.num_nodes])
-        return self.derivative_supports(
-            data.edge_index, data.num_nodes, ptr, getattr(data, "hop_distances", None)
-        )
+        ptr, hops = _pointer_and_hops(data)
+        return self.derivative_supports(data.edge_index, data.num_nodes, ptr, hops, num_layers)
 
-    def forward(self, data: Data) -> Tensor:
-        x, edge_attr = self.encode_inputs(data)
-        edge_attr = used_edge_attr(edge_attr, self.edge_dim)
-        batch, num_graphs = graph_batch(data)
-        supports = self.batch_supports(data)
-        h = self.derivative_features(x, data.edge_index, edge_attr, batch, num_graphs, supports)
+    def forward(
+        self,
+        x: Tensor | BaseData,
+        edge_index: Tensor | None = None,
+        edge_attr: Tensor | None = None,
+        batch: Tensor | None = None,
+        num_graphs: int | None = None,
+    ) -> Tensor:
+        """``model(data)`` (a PyG ``Data``/``Batch``) or ``model(x, edge_index, edge_attr, batch)``
+        (``batch=None``: one graph); both give the same outputs on the same graphs."""
+        if isinstance(x, BaseData):
+            if any(value is not None for value in (edge_index, edge_attr, batch, num_graphs)):
+                raise TypeError("model(data) reads the graph from data; pass either data or tensors")
+            data = x
+            ptr, hops = _pointer_and_hops(data)
+            x, edge_attr = self.encode_inputs(data)
+            batch, num_graphs = graph_batch(data)
+            edge_index = data.edge_index
+        else:
+            if edge_index is None:
+                raise TypeError("model(x, edge_index, edge_attr=None, batch=None) needs edge_index")
+            num_nodes = x.size(0) if x is not None else (batch.numel() if batch is not None else None)
+            graph = Data(x=x, edge_index=edge_index, edge_attr=edge_attr, num_nodes=num_nodes)
+            x, edge_attr = self.encode_inputs(graph)
+            hops = None
+            if batch is None:
+                batch, num_graphs, ptr = torch.zeros(x.size(0), dtype=torch.long, device=x.device), 1, None
+            else:
+                if num_graphs is None:
+                    num_graphs = int(batch.max()) + 1 if batch.numel() else 0
+                ptr = batch_pointer(batch, num_graphs)
+        plan = self.base_plan()
+        if self.edge_dim is not None or plan.needs("edge_attr") or self.downstream.gnn.uses_edges:
+            if edge_attr is None:
+                raise ValueError(
+                    "the model reads edge features (edge_dim, base or downstream GNN); edge_attr is missing"
+                )
+        else:
+            edge_attr = None
+        supports = self.derivative_supports(edge_index, x.size(0), ptr, hops, plan.num_layers)
+        base_edge_attr = edge_attr if plan.needs("edge_attr") else None
+        derivatives = self.compute_derivatives(self.input_projection(x), edge_index, base_edge_attr, supports)
+        h = self.encode_derivatives(derivatives, x, batch, num_graphs)
         downstream_edge_attr = edge_attr if self.downstream.gnn.uses_edges else None
-        return self.downstream(h, data.edge_index, batch, num_graphs, downstream_edge_attr)
+        return self.downstream(h, edge_index, batch, num_graphs, downstream_edge_attr)
 
     def __repr__(self) -> str:
         return (
@@ -483,3 +496,10 @@ class HODGNN(GraphModel):
             f"k={self.k}, order={self.order}, base={self.base!r}, u_out={self.u_out}, "
             f"u_node={self.u_node!r}, conv={self.downstream.gnn.conv!r})"
         )
+
+
+_BUILDER_DEFAULTS = {
+    name: param.default
+    for name, param in inspect.signature(HODGNN.__init__).parameters.items()
+    if name in BUILDER_OPTIONS
+}

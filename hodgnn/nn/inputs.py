@@ -7,11 +7,21 @@ The kind of encoding is read from :class:`~hodgnn.data.DatasetInfo` (``node_inpu
 from __future__ import annotations
 
 import torch
-from ogb.graphproppred.mol_encoder import AtomEncoder, BondEncoder
 from torch import Tensor, nn
 
 from hodgnn.data.info import INPUT_KINDS, DatasetInfo
 from hodgnn.nn.checks import check_choice, check_int
+
+
+def _ogb_encoder(kind: str, out_channels: int) -> nn.Module:
+    """OGB's ``AtomEncoder`` / ``BondEncoder`` (imported here: ``ogb`` is the ``chem`` extra)."""
+    try:
+        from ogb.graphproppred.mol_encoder import AtomEncoder, BondEncoder
+    except ImportError as error:
+        raise ImportError(
+            f"input kind {kind!r} uses ogb's {kind.title()}Encoder: pip install 'hodgnn[chem]'"
+        ) from error
+    return AtomEncoder(out_channels) if kind == "atom" else BondEncoder(out_channels)
 
 
 class InputEncoder(nn.Module):
@@ -48,10 +58,8 @@ class InputEncoder(nn.Module):
         self.out_channels = out_channels
         if kind == "float":
             self.encoder = nn.Linear(in_dim, out_channels)
-        elif kind == "atom":
-            self.encoder = AtomEncoder(out_channels)
-        elif kind == "bond":
-            self.encoder = BondEncoder(out_channels)
+        elif kind in ("atom", "bond"):
+            self.encoder = _ogb_encoder(kind, out_channels)
         elif kind == "embedding":
             self.encoder = nn.Embedding(in_dim, out_channels)
         else:

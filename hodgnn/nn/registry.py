@@ -19,6 +19,15 @@ from hodgnn.nn.inputs import edge_encoder, node_encoder
 
 DEFAULT_HIDDEN_CHANNELS = 64
 DEFAULT_RWSE_WALK_LENGTH = 20
+DEFAULT_DERIVATIVE_ENCODING = {
+    "order": 2,  # first and second derivatives
+    "tensors": ["diagonal", "out"],  # every layer's diagonal and D_out
+    "num_layers": 6,  # reach: closed walks up to length 6 (6-cycles)
+    "channels": 4,  # base width d
+    "act": "silu",  # analytic: the second order is informative
+    "seed": 0,  # the frozen base's weights
+}
+"""The frozen base of ``gin_dpe`` (:class:`~hodgnn.transforms.AddDerivativeEncoding` options)."""
 
 # name -> (class, options fixed by the name, defaults that differ from the class's)
 MODELS: dict[str, tuple[type[nn.Module], dict, dict]] = {
@@ -29,10 +38,19 @@ MODELS: dict[str, tuple[type[nn.Module], dict, dict]] = {
     "gin_rwse": (MPNNBaseline, {"conv": "gin"}, {"rwse_walk_length": DEFAULT_RWSE_WALK_LENGTH}),
     "gine_rwse": (MPNNBaseline, {"conv": "gine"}, {"rwse_walk_length": DEFAULT_RWSE_WALK_LENGTH}),
     "gcn_rwse": (MPNNBaseline, {"conv": "gcn"}, {"rwse_walk_length": DEFAULT_RWSE_WALK_LENGTH}),
+    "gin_dpe": (MPNNBaseline, {"conv": "gin"}, {"derivative_encoding": DEFAULT_DERIVATIVE_ENCODING}),
     "ds_gnn": (DSGNN, {}, {}),
 }
 
-_INTERNAL = {"in_channels", "hidden_channels", "out_channels", "edge_dim", "node_encoder", "edge_encoder"}
+_INTERNAL = {
+    "in_channels",
+    "hidden_channels",
+    "out_channels",
+    "edge_dim",
+    "node_encoder",
+    "edge_encoder",
+    "input_projection",  # a module: only for HODGNN built from parts
+}
 
 
 def model_options(name: str) -> dict:
@@ -64,7 +82,7 @@ def build_model(name: str, info: DatasetInfo, **options) -> nn.Module:
 
     Args:
         name: ``"hodgnn"``, ``"gin"``, ``"gine"``, ``"gcn"``, ``"gin_rwse"``,
-            ``"gine_rwse"``, ``"gcn_rwse"`` or ``"ds_gnn"``.
+            ``"gine_rwse"``, ``"gcn_rwse"``, ``"gin_dpe"`` (GIN + derivative encodings) or ``"ds_gnn"``.
         info: the dataset description (input kinds, widths, number of tasks).
         **options: ``hidden_channels`` (default ``64``) and the keyword options of the model's
             class (:class:`~hodgnn.nn.HODGNN`, :class:`~hodgnn.nn.MPNNBaseline`,

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import datetime
 import os
-import platform
 import shutil
 import time
 import warnings
@@ -33,6 +32,7 @@ import torch
 from lightning.pytorch.callbacks import Checkpoint, ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger
 
+from hodgnn.environment import run_environment
 from hodgnn.io import atomic_write_json, atomic_write_text
 from hodgnn.train.config import ExperimentConfig, config_from_dict
 from hodgnn.train.distributed import is_global_zero
@@ -198,24 +198,6 @@ def load_splits(config: ExperimentConfig):
     return load_dataset(config.data.name, root=config.data.root, **config.data.options)
 
 
-def _environment(accelerator: str) -> dict[str, Any]:
-    import lightning
-    import torch_geometric
-
-    env = {
-        "torch": torch.__version__,
-        "lightning": lightning.__version__,
-        "torch_geometric": torch_geometric.__version__,
-        "python": platform.python_version(),
-        "machine": platform.machine(),
-        "cpu_count": os.cpu_count(),
-        "torch_threads": torch.get_num_threads(),
-    }
-    if accelerator == "cuda":
-        env["gpu"] = torch.cuda.get_device_name(0)
-    return env
-
-
 def run_seed(
     config: ExperimentConfig,
     seed: int,
@@ -314,7 +296,7 @@ def run_seed(
         "targets": info.extra.get("targets"),
         "target_std": info.extra.get("target_std"),
         "config": config.to_dict(),
-        "environment": _environment(resolve_accelerator(config.train.device)),
+        "environment": run_environment(gpu=resolve_accelerator(config.train.device) == "cuda"),
     }
     started = time.perf_counter()
     try:

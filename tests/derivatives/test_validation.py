@@ -8,7 +8,6 @@ import resource
 import pytest
 import torch
 
-import hodgnn.derivatives.support as support_module
 from hodgnn.derivatives import (
     MemoryBudgetError,
     build_pair_support,
@@ -16,6 +15,7 @@ from hodgnn.derivatives import (
     mixed_derivatives,
     node_derivatives,
 )
+from hodgnn.derivatives.memory import node_derivative_bytes
 from hodgnn.nn import BaseMPNN
 from hodgnn.testing.cases import make_case
 
@@ -185,11 +185,28 @@ def test_estimate_covers_the_derivative_tensors(case):
 
 
 def test_environment_budget_is_the_default(case, monkeypatch):
-    monkeypatch.setattr(support_module, "DEFAULT_MEMORY_BUDGET", 10)
-    with pytest.raises(MemoryBudgetError):
-        node_derivatives(case.base, case.x, case.edge_index, 1)
-    monkeypatch.setattr(support_module, "DEFAULT_MEMORY_BUDGET", 2**40)
-    node_derivatives(case.base, case.x, case.edge_index, 1)
+    """Without ``memory_budget=``, ``$HODGNN_MEMORY_BUDGET`` (read when the guard runs) is the budget:
+    the guard's own estimate just above it raises, at it passes; an explicit budget wins."""
+    support = build_pair_support(case.edge_index, case.x.size(0), case.base.num_layers)
+    estimate = node_derivative_bytes(case.base, support, 1, case.x.size(1), case.x.element_size())
+
+    monkeypatch.setenv("HODGNN_MEMORY_BUDGET", str(estimate - 1))
+    with pytest.raises(MemoryBudgetError) as info:
+        node_derivatives(case.base, case.x, case.edge_index, 1, support=support)
+    assert (info.value.estimate_bytes, info.value.budget_bytes) == (estimate, estimate - 1)
+    assert info.value.what == "the derivative tensors"
+    explicit = node_derivatives(
+        case.base, case.x, case.edge_index, 1, support=support, memory_budget=estimate
+    )
+
+    monkeypatch.setenv("HODGNN_MEMORY_BUDGET", str(estimate))
+    result = node_derivatives(case.base, case.x, case.edge_index, 1, support=support)
+    assert torch.equal(result.values, explicit.values)
+
+    monkeypatch.setenv("HODGNN_MEMORY_BUDGET", "1e3")  # exponent notation: 1000 bytes
+    with pytest.raises(MemoryBudgetError) as info:
+        node_derivatives(case.base, case.x, case.edge_index, 1, support=support)
+    assert info.value.budget_bytes == 1000 < estimate
 
 
 def test_guard_raises_before_allocating_on_a_huge_graph():

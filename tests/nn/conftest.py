@@ -26,14 +26,15 @@ def featured_graph(num_nodes: int, edge_prob: float, seed: int, node_dim: int = 
 
 def relabelled(data: Data, seed: int) -> Data:
     """The same graph with its nodes relabelled and its edge list reordered (seeded); node
-    attributes (``x`` and ``rwse`` if present) follow the nodes."""
+    attributes (``x``, and ``rwse`` / ``derivative_pe`` if present) follow the nodes."""
     generator = torch.Generator().manual_seed(seed)
     perm = torch.randperm(data.num_nodes, generator=generator)
     edge_perm = torch.randperm(data.edge_index.size(1), generator=generator)
     x, edge_index, edge_attr = relabel_graph(perm, data.x, data.edge_index, data.edge_attr, edge_perm)
     out = Data(x=x, edge_index=edge_index, edge_attr=edge_attr, num_nodes=data.num_nodes)
-    if getattr(data, "rwse", None) is not None:
-        out.rwse = data.rwse[perm]
+    for name in ("rwse", "derivative_pe"):
+        if getattr(data, name, None) is not None:
+            out[name] = data[name][perm]
     return out
 
 

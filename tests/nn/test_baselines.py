@@ -172,3 +172,28 @@ def test_ds_gnn_memory_guard_states_the_estimate(float_batch):
 def test_bad_configuration_raises_a_clear_error(make, match):
     with pytest.raises(ValueError, match=match):
         make()
+
+
+def test_derivative_encoding_model_reads_its_transform(float_batch, helpers):
+    from hodgnn.transforms import AddDerivativeEncoding
+
+    graphs, batch = float_batch
+    options = dict(order=2, num_layers=3, act="silu", tensors=["diagonal", "out"], seed=1)
+    torch.manual_seed(0)
+    model = MPNNBaseline(3, 16, 2, conv="gin", derivative_encoding=options).to(DTYPE).eval()
+    (transform,) = model.required_transforms()
+    assert isinstance(transform, AddDerivativeEncoding) and transform.attr_name == "derivative_pe"
+    assert transform.num_channels == 2 * 3 * 4 + 2 * 4  # m T d (diagonals) + m d (D_out), F = 1
+    with pytest.raises(ValueError, match="derivative_pe is missing"):
+        model(batch)
+    transform.base.to(DTYPE)  # the encoding comes out in the base's dtype
+    encoded = [transform(g.clone()) for g in graphs]
+    relabelled = [transform(helpers.relabelled(g, seed)) for seed, g in enumerate(graphs)]
+    assert encoded[0].derivative_pe.dtype == DTYPE
+    assert encoded[0].derivative_pe.shape == (graphs[0].num_nodes, transform.num_channels)
+    with torch.no_grad():
+        out = model(Batch.from_data_list(encoded))
+        torch.testing.assert_close(model(Batch.from_data_list(relabelled)), out, rtol=0, atol=1e-10)
+        blank = Batch.from_data_list(encoded)
+        blank.derivative_pe = torch.zeros_like(blank.derivative_pe)
+        assert (model(blank) - out).abs().max() > 1e-6  # the encoding is used

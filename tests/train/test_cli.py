@@ -117,7 +117,6 @@ def test_memory_budget_error_exits_2_with_one_line_and_keeps_results(tmp_path, c
     """Seed 0 trains under the default budget; seed 1 runs under a 1 kB budget and is stopped by the
     guard at its first batch: exit status 2, one line on stderr naming the estimate, the budget and
     the remedies, no traceback; seed 0's results and the summary of the seeds done are kept."""
-    import hodgnn.derivatives.support as support_module
     import hodgnn.train.runner as runner_module
 
     assert "name: hodgnn" in TINY_HODGNN
@@ -128,7 +127,7 @@ def test_memory_budget_error_exits_2_with_one_line_and_keeps_results(tmp_path, c
 
     def run_seed_with_tiny_budget_from_seed_1(config, seed, *args, **kwargs):
         if seed == 1:
-            monkeypatch.setattr(support_module, "DEFAULT_MEMORY_BUDGET", 1000)
+            monkeypatch.setenv("HODGNN_MEMORY_BUDGET", "1000")
         return run_seed(config, seed, *args, **kwargs)
 
     monkeypatch.setattr(runner_module, "run_seed", run_seed_with_tiny_budget_from_seed_1)

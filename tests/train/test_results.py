@@ -1,4 +1,5 @@
-"""Result aggregation over seeds against :mod:`statistics`, on hand-made ``results.json`` files."""
+"""Result aggregation over seeds against :mod:`statistics`, and Welch's t-test against the best model
+against ``scipy.stats.ttest_ind(equal_var=False)``, on hand-made ``results.json`` files."""
 
 from __future__ import annotations
 
@@ -12,7 +13,9 @@ from hodgnn.io import atomic_write_json
 from hodgnn.train.results import (
     aggregate,
     collect_results,
+    compare_to_best,
     format_mean_std,
+    format_p_value,
     markdown_table,
     mean_std,
     read_json,
@@ -100,3 +103,119 @@ def test_markdown_table_formats_errors_and_percentages(runs_folder):
 def test_results_json_is_strict_json(runs_folder):
     text = (runs_folder / "zinc" / "gin" / "seed_3" / "results.json").read_text()
     assert "NaN" not in text and json.loads(text)["val_metric"] is None
+
+
+@pytest.fixture
+def comparison_folder(tmp_path):
+    """Five zinc experiments (MAE, lower is better) with 4, 3, 4, 2 and 1 seeds, a failed seed, and two
+    molbace ones (ROC-AUC, higher is better)."""
+    seeds = {
+        ("zinc", "gin", "mae"): [0.20, 0.21, 0.19, 0.22],
+        ("zinc", "gine", "mae"): [0.24, 0.27, 0.22],  # p = 0.10: < 0.2, not < 0.05
+        ("zinc", "hodgnn", "mae"): [0.19, 0.26, 0.21, 0.24],
+        ("zinc", "pna", "mae"): [0.21, 0.23],
+        ("zinc", "gat", "mae"): [0.50],
+        ("molbace", "gin", "rocauc"): [0.75, 0.78, 0.76],
+        ("molbace", "hodgnn", "rocauc"): [0.80, 0.84, 0.82],
+    }
+    records = [
+        run(dataset, model, seed, test, test + 0.01, metric=metric)
+        for (dataset, model, metric), values in seeds.items()
+        for seed, test in enumerate(values)
+    ]
+    records.append(run("zinc", "gat", 1, float("nan"), float("nan"), status="failed"))
+    for record in records:
+        folder = tmp_path / "runs" / record["dataset"] / record["model"] / f"seed_{record['seed']}"
+        atomic_write_json(folder / "results.json", record)
+    return tmp_path, seeds
+
+
+def test_compare_to_best_respects_the_direction_and_skips_single_groups(comparison_folder):
+    folder, seeds = comparison_folder
+    groups = {g["dataset"]: g for g in compare_to_best(aggregate(collect_results(folder / "runs")))}
+    assert groups["zinc"]["best_model"] == "gin" and not groups["zinc"]["higher_is_better"]
+    assert groups["zinc"]["best_test_mean"] == pytest.approx(statistics.mean(seeds["zinc", "gin", "mae"]))
+    assert groups["molbace"]["best_model"] == "hodgnn" and groups["molbace"]["higher_is_better"]
+    assert [c["model"] for c in groups["zinc"]["comparisons"]] == ["gat", "gine", "hodgnn", "pna"]
+    single = [r for r in aggregate(collect_results(folder / "runs")) if r["model"] == "gine"]
+    assert compare_to_best(single) == []  # one experiment: nothing to compare
+    rows = aggregate(collect_results(folder / "runs" / "zinc" / "gin", folder / "runs" / "zinc" / "pna"))
+    assert compare_to_best(rows)[0]["best_model"] == "gin"  # several folders
+    assert len(collect_results(folder / "runs", folder / "runs" / "zinc")) == 21  # each file once
+
+
+def test_summarize_reports_welch_p_against_the_best(comparison_folder, capsys):
+    scipy_stats = pytest.importorskip("scipy.stats")
+    from hodgnn.cli import main
+
+    folder, seeds = comparison_folder
+    table_path = folder / "table.md"
+    assert main(["summarize", str(folder / "runs"), "--output", str(table_path)]) == 0
+    printed = capsys.readouterr().out
+    assert printed == table_path.read_text()
+    summary = read_json(folder / "table.json")  # beside --output
+    assert summary["significance_level"] == 0.2 and summary["min_seeds"] == 3
+    assert [row["model"] for row in summary["rows"]] == [
+        "gin",
+        "hodgnn",
+        "gat",
+        "gin",
+        "gine",
+        "hodgnn",
+        "pna",
+    ]
+    groups = {g["dataset"]: g for g in summary["comparisons"]}
+    zinc = groups["zinc"]
+    assert (zinc["best_model"], zinc["best_num_seeds"]) == ("gin", 4)
+    best = seeds["zinc", "gin", "mae"]
+    comparisons = {c["model"]: c for c in zinc["comparisons"]}
+    for model in ("gine", "hodgnn", "pna"):
+        expected = scipy_stats.ttest_ind(best, seeds["zinc", model, "mae"], equal_var=False)
+        c = comparisons[model]
+        assert c["p_value"] == pytest.approx(float(expected.pvalue), rel=1e-9)
+        assert c["welch_t"] == pytest.approx(float(expected.statistic), rel=1e-12)
+        assert c["welch_df"] == pytest.approx(float(expected.df), rel=1e-12)
+        assert c["significant"] == (float(expected.pvalue) < 0.2) and c["reason"] is None
+    assert comparisons["gine"]["significant"] and not comparisons["hodgnn"]["significant"]
+    assert [comparisons[m]["fewer_than_3_seeds"] for m in ("gine", "hodgnn", "pna", "gat")] == [
+        False,
+        False,
+        True,
+        True,
+    ]
+    gat = comparisons["gat"]
+    assert gat["p_value"] is None and gat["significant"] is None and gat["num_seeds"] == 1
+    assert gat["reason"] == "fewer than 2 seeds (4 vs 1)"
+    bace = groups["molbace"]["comparisons"][0]
+    expected = scipy_stats.ttest_ind([0.80, 0.84, 0.82], [0.75, 0.78, 0.76], equal_var=False)
+    assert groups["molbace"]["best_model"] == "hodgnn" and bace["model"] == "gin"
+    assert (
+        bace["p_value"] == pytest.approx(float(expected.pvalue), rel=1e-9) and not bace["fewer_than_3_seeds"]
+    )
+
+    lines = printed.splitlines()
+    assert lines[0].endswith("| device | Welch p vs best |")
+    cells = {tuple(line.split(" | ")[:2]): line.rsplit(" | ", 1)[1].rstrip(" |") for line in lines[2:9]}
+    assert cells["| zinc", "gin"] == "best"
+    assert cells["| zinc", "gine"] == f"{comparisons['gine']['p_value']:.3f} *"
+    assert cells["| zinc", "hodgnn"] == f"{comparisons['hodgnn']['p_value']:.3f}"
+    assert cells["| zinc", "pna"] == f"{comparisons['pna']['p_value']:.3f} (< 3 seeds)"
+    assert cells["| zinc", "gat"] == "n/a (< 3 seeds)"
+    assert cells["| molbace", "hodgnn"] == "best"
+    assert cells["| molbace", "gin"] == f"{bace['p_value']:.3f} *"
+    assert "* p < 0.2 (the paper's threshold)" in printed
+    mae = f"{statistics.mean(best):.4f} +- {statistics.stdev(best):.4f}"
+    assert f"| zinc | gin | mae ↓ | 4 | {mae} |" in printed  # the mean +- std columns are unchanged
+
+    assert main(["summarize", str(folder / "runs" / "zinc"), "--json", str(folder / "zinc.json")]) == 0
+    assert read_json(folder / "zinc.json")["comparisons"][0]["comparisons"] == zinc["comparisons"]
+
+
+def test_markdown_table_without_comparisons_is_unchanged(comparison_folder):
+    folder, _ = comparison_folder
+    rows = aggregate(collect_results(folder / "runs"))
+    assert markdown_table(rows) == markdown_table(rows, []) and "Welch" not in markdown_table(rows)
+    assert [format_p_value(p) for p in (None, 0.0009, 0.0123, 1.0)] == ["n/a", "< 0.001", "0.012", "1.000"]
+    same_model = [dict(r, model="gin", run_name=f"grid/gin_h{i}") for i, r in enumerate(rows[2:4])]
+    table = markdown_table(same_model, compare_to_best(same_model))
+    assert "| zinc | gin (gin_h0) |" in table and "| zinc | gin (gin_h1) |" in table

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import platform
 
 import lightning as L
 import numpy as np
 import pytest
 import torch
+import torch_geometric
 from torch_geometric.loader import DataLoader
 
 import hodgnn.io as io_module
@@ -113,6 +116,20 @@ def test_results_files_and_test_score_at_best_validation_epoch(reference, datase
         pred = torch.cat([p for p, _ in pairs]).double().numpy()
         target = torch.cat([y for _, y in pairs]).double().numpy()
         assert np.abs(pred - target).mean() == pytest.approx(result[key], rel=1e-5)
+
+
+def test_results_name_the_environment_of_the_run(reference):
+    config, _ = reference
+    environment = read_json(run_dir_for(config, 0) / "results.json")["environment"]
+    assert environment == {
+        "torch": torch.__version__,
+        "lightning": L.__version__,
+        "torch_geometric": torch_geometric.__version__,
+        "python": platform.python_version(),
+        "machine": platform.machine(),
+        "cpu_count": os.cpu_count(),
+        "torch_threads": 1,  # num_threads=1 in the config
+    }
 
 
 def test_learning_rate_follows_warmup_then_cosine(reference):
