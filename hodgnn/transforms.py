@@ -134,13 +134,11 @@ class AddDerivativeEncoding(BaseTransform):
                 base = BaseMPNN(width, channels, num_layers, conv=conv, act=act)
         self.plan = lower(base)  # refuses unsupported modules now, not on the first graph
         self.base = base.eval().requires_grad_(False)
-        self.order, self.tensors, self.attr_name, self.input, self.scale = (
-            order,
-            tensors,
-            attr_name,
-            input,
-            scale,
-        )
+        self.order = order
+        self.tensors = tensors
+        self.attr_name = attr_name
+        self.input = input
+        self.scale = scale
         self.options = dict(num_layers=num_layers, channels=channels, conv=conv, act=act, seed=seed)
         if input == "x":
             self.options = dict(in_channels=in_channels, **self.options)
@@ -180,25 +178,22 @@ class AddDerivativeEncoding(BaseTransform):
         else:
             x = torch.ones(n, self.plan.in_channels, dtype=dtype, device=data.edge_index.device)
         edge_attr = getattr(data, "edge_attr", None) if self.plan.needs("edge_attr") else None
-        parts = []
+        diagonal, out = "diagonal" in self.tensors, "out" in self.tensors
         with torch.no_grad():
-            if "diagonal" in self.tensors:
-                layers = node_derivatives(
-                    self.base,
-                    x,
-                    data.edge_index,
-                    self.order,
-                    edge_attr,
-                    all_layers=True,
-                    diagonal_only=True,
-                    scale=self.scale,
-                )
-                parts += [layer.diagonal().reshape(n, -1) for layer in layers]
-            if "out" in self.tensors:
-                last = node_derivatives(
-                    self.base, x, data.edge_index, self.order, edge_attr, scale=self.scale
-                )
-                parts.append(last.graph_level().reshape(n, -1))
+            # one pass: every layer for the diagonals; the full support only when D_out needs it
+            layers = node_derivatives(
+                self.base,
+                x,
+                data.edge_index,
+                self.order,
+                edge_attr,
+                all_layers=True,
+                diagonal_only=not out,
+                scale=self.scale,
+            )
+        parts = [layer.diagonal().reshape(n, -1) for layer in layers] if diagonal else []
+        if out:
+            parts.append(layers[-1].graph_level().reshape(n, -1))
         data[self.attr_name] = torch.cat(parts, 1)
         return data
 
