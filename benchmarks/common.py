@@ -149,7 +149,7 @@ def structure_counts(model, batch) -> dict[str, Any]:
     if isinstance(model, HODGNN):
         from hodgnn.derivatives import build_pair_support
 
-        T = model.base.num_layers
+        T = model.base_plan().num_layers
         start = time.perf_counter()
         support = build_pair_support(batch.edge_index, batch.num_nodes, T, model.diagonal_only)
         counts["support_build_s"] = time.perf_counter() - start

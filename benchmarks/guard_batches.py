@@ -27,12 +27,13 @@ def per_graph_estimates(model, graphs, itemsize: int) -> list[int]:
 
     diagonal_only = model.diagonal_only
     all_layers = model.u_node == "diagonal"
-    base, T = model.base, model.base.num_layers
+    plan = model.base_plan()  # any base the engine lowers: hodgnn's BaseMPNN or a PyG model
+    T = plan.num_layers
     estimates = []
     for graph in graphs:
         support = build_pair_support(graph.edge_index, graph.num_nodes, T, diagonal_only)
         estimates.append(
-            node_derivative_bytes(base, support, model.order, base.in_channels, itemsize, all_layers)
+            node_derivative_bytes(plan, support, model.order, plan.in_channels, itemsize, all_layers)
         )
     return estimates
 
@@ -47,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
 
     import torch
 
-    from hodgnn.derivatives.support import default_memory_budget
+    from hodgnn.derivatives.memory import default_memory_budget
     from hodgnn.nn import build_model
     from hodgnn.train.config import load_config
     from hodgnn.train.loaders import ResumableSampler

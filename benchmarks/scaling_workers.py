@@ -208,7 +208,7 @@ def _ds_gnn_estimates(model, splits, order, batch_size, num_batches, memory_budg
     import torch
     from torch_geometric.data import Batch
 
-    from hodgnn.derivatives.support import default_memory_budget
+    from hodgnn.derivatives.memory import default_memory_budget
 
     budget = default_memory_budget() if memory_budget is None else memory_budget
     itemsize = torch.get_default_dtype().itemsize

@@ -198,7 +198,7 @@ def phase_times(run: dict[str, Any], batch, engine_context=None) -> dict[str, fl
     marks = [time.perf_counter()]
     supports = model.batch_supports(batch)
     marks.append(time.perf_counter())
-    base_edge_attr = edge_attr if model.base.conv == "gine" else None
+    base_edge_attr = edge_attr if model.base_plan().needs("edge_attr") else None
     with around():
         der = model.compute_derivatives(model.input_projection(x), batch.edge_index, base_edge_attr, supports)
     marks.append(time.perf_counter())

@@ -6,6 +6,7 @@ import torch
 from torch_geometric.data import Data
 from torch_geometric.transforms import BaseTransform
 
+from hodgnn.checks import check_int
 from hodgnn.derivatives import lower, node_derivatives
 from hodgnn.derivatives.blocks import MAX_BLOCK_ENTRIES, UNREACHED, hop_distances
 from hodgnn.derivatives.engine import SCALES
@@ -120,8 +121,7 @@ class AddDerivativeEncoding(BaseTransform):
             raise ValueError(f"tensors must be a non-empty subset of {ENCODING_TENSORS}, got {tensors!r}")
         if input not in ("ones", "x"):
             raise ValueError(f"input must be 'ones' or 'x', got {input!r}")
-        if not isinstance(order, int) or order < 1:
-            raise ValueError(f"order must be an int >= 1, got {order!r}")
+        check_int("order", order, 1)
         if scale not in SCALES:
             raise ValueError(f"scale must be one of {list(SCALES)}, got {scale!r}")
         self.built = base is None

@@ -38,6 +38,7 @@ import numpy as np
 import torch
 from torch_geometric.data import Data
 
+from hodgnn.checks import check_positive_int_or_none
 from hodgnn.data.info import DatasetInfo
 from hodgnn.data.root import file_sha256, require_file, resolve_data_root
 from hodgnn.data.storage import DatasetSplits, GraphDataset
@@ -310,13 +311,6 @@ def load_counting(
         names = list(SUBSTRUCTURES) if target == "all" else [canonical_target(t) for t in target.split(",")]
     else:
         names = [canonical_target(t) for t in target]
-    folder = resolve_data_root(root) / "counting"
-    adjacencies, split = read_counting_graphs(folder)
-    counts = counting_targets(adjacencies)[:, [SUBSTRUCTURES.index(name) for name in names]]
-    std = counts[split["train"]].astype(np.float64).std(axis=0)
-    scale = np.where(std > 0, std, 1.0) if normalize else np.ones(len(names))
-    values = counts / scale
-
     if isinstance(max_graphs_per_split, dict):
         unknown = set(max_graphs_per_split) - set(SPLIT_SIZES)
         if unknown:
@@ -324,6 +318,15 @@ def load_counting(
         limits = {name: max_graphs_per_split.get(name) for name in SPLIT_SIZES}
     else:
         limits = dict.fromkeys(SPLIT_SIZES, max_graphs_per_split)
+    for name, limit in limits.items():
+        check_positive_int_or_none(f"max_graphs_per_split[{name!r}]", limit)
+
+    folder = resolve_data_root(root) / "counting"
+    adjacencies, split = read_counting_graphs(folder)
+    counts = counting_targets(adjacencies)[:, [SUBSTRUCTURES.index(name) for name in names]]
+    std = counts[split["train"]].astype(np.float64).std(axis=0)
+    scale = np.where(std > 0, std, 1.0) if normalize else np.ones(len(names))
+    values = counts / scale
 
     def build(name: str) -> GraphDataset:
         index = split[name][: limits[name]]

@@ -19,7 +19,7 @@ import pandas as pd
 import torch
 from torch_geometric.data import Data
 
-from hodgnn.data.checks import check_max_graphs
+from hodgnn.checks import check_positive_int_or_none
 from hodgnn.data.info import DatasetInfo
 from hodgnn.data.molecules import atom_bond_feature_dims, featurise_smiles, installed_rdkit_version
 from hodgnn.data.root import (
@@ -254,7 +254,7 @@ def load_ogb_mol(
     """
     if name not in OGB_MOLECULES:
         raise ValueError(f"Unknown OGB molecule dataset {name!r}; allowed: {list(OGB_MOLECULES)}")
-    check_max_graphs(max_graphs)
+    check_positive_int_or_none("max_graphs", max_graphs)
     data_root = resolve_data_root(root)
     kind, folder, files = _locate_source(name, data_root, download_allowed(download))
     split_rows = read_split(folder)

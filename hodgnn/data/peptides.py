@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from hodgnn.data.checks import check_max_graphs
+from hodgnn.checks import check_positive_int_or_none
 from hodgnn.data.info import DatasetInfo
 from hodgnn.data.molecules import atom_bond_feature_dims, featurise_smiles, installed_rdkit_version
 from hodgnn.data.root import (
@@ -212,7 +212,7 @@ def load_peptides(
     """
     if name not in PEPTIDES:
         raise ValueError(f"Unknown peptides dataset {name!r}; allowed: {list(PEPTIDES)}")
-    check_max_graphs(max_graphs)
+    check_positive_int_or_none("max_graphs", max_graphs)
     data_root = resolve_data_root(root)
     csv_path, split_path = _locate(name, data_root, target_file, download_allowed(download))
     split_md5 = _md5(split_path)

@@ -9,10 +9,10 @@ from hodgnn.derivatives.engine import (
     mixed_derivatives,
     node_derivatives,
 )
+from hodgnn.derivatives.memory import MemoryBudgetError
 from hodgnn.derivatives.plan import BasePlan, LayerPlan, NodeStep, UnsupportedModuleError
 from hodgnn.derivatives.rules import lower
 from hodgnn.derivatives.support import (
-    MemoryBudgetError,
     PairSupport,
     SupportCache,
     TripleSupport,

@@ -18,13 +18,13 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from hodgnn.derivatives.memory import check_memory
 from hodgnn.derivatives.support import (
     PairSupport,
     RowMap,
     Transition,
     _EdgeCSR,
     build_pair_support,
-    check_memory,
 )
 from hodgnn.derivatives.support import take_rows as _take
 
@@ -132,7 +132,7 @@ def build_block_pair_support(
         hops: :func:`hop_distances` of the batch with ``max_hops >= T`` (e.g. PyG's collate of
             every graph's ``hop_distances``); computed here when ``None``.
         memory_budget: bytes allowed for the index tensors (see
-            :func:`~hodgnn.derivatives.support.check_memory`).
+            :func:`~hodgnn.derivatives.memory.check_memory`).
 
     Without ``hops``, batches whose blocks exceed :data:`MAX_BLOCK_ENTRIES` entries are built
     by the sparse builder instead (one large graph).

@@ -25,7 +25,12 @@ import torch
 from torch import Tensor
 from torch.utils.checkpoint import checkpoint
 
-from hodgnn.derivatives.memory import mixed_derivative_bytes, node_derivative_bytes, rows_per_chunk
+from hodgnn.derivatives.memory import (
+    check_memory,
+    mixed_derivative_bytes,
+    node_derivative_bytes,
+    rows_per_chunk,
+)
 from hodgnn.derivatives.plan import BasePlan, GraphInputs
 from hodgnn.derivatives.rules import lower
 from hodgnn.derivatives.support import (
@@ -35,7 +40,6 @@ from hodgnn.derivatives.support import (
     TripleSupport,
     build_pair_support,
     build_triple_support,
-    check_memory,
 )
 from hodgnn.derivatives.support import take_rows as _take
 from hodgnn.derivatives.taylor import compose_bivariate, compose_univariate, factorials

@@ -1,6 +1,6 @@
 r"""Upper-bound estimates of the peak memory of a derivative computation, forward and backward.
 
-The memory guard (:func:`~hodgnn.derivatives.support.check_memory`) compares these estimates with
+The memory guard (:func:`check_memory`, :class:`MemoryBudgetError`) compares these estimates with
 the budget before the engine allocates any jet. They count, from the supports alone, every tensor
 of the size of a layer's jets that the engine (:mod:`hodgnn.derivatives.engine`) creates and what
 autograd keeps of it until the backward pass, and the backward pass's gradients of the same sizes.
@@ -67,13 +67,57 @@ the node-level primal values, activation coefficients of orders :math:`0..k` (:m
 
 from __future__ import annotations
 
+import os
 from dataclasses import fields, is_dataclass
+from typing import Protocol
 
 from torch import Tensor
 
 from hodgnn.derivatives.plan import BasePlan
 from hodgnn.derivatives.rules import lower
-from hodgnn.derivatives.support import PairSupport, TripleSupport
+
+DEFAULT_MEMORY_BUDGET = 8 * 2**30
+"""The memory budget in bytes when neither ``memory_budget=`` nor ``$HODGNN_MEMORY_BUDGET`` sets one."""
+
+
+def default_memory_budget() -> int:
+    """``$HODGNN_MEMORY_BUDGET`` (bytes, ``1e9`` notation allowed; read at every call), else
+    :data:`DEFAULT_MEMORY_BUDGET`."""
+    return int(float(os.environ.get("HODGNN_MEMORY_BUDGET", DEFAULT_MEMORY_BUDGET)))
+
+
+class MemoryBudgetError(RuntimeError):
+    """Raised before allocating tensors whose estimated size exceeds the memory budget.
+
+    Attributes:
+        estimate_bytes: the estimated peak in bytes.
+        budget_bytes: the budget it exceeds, in bytes.
+        what: what was estimated (e.g. ``"the derivative tensors"``).
+    """
+
+    def __init__(self, estimate_bytes: int, budget_bytes: int, what: str):
+        self.estimate_bytes = int(estimate_bytes)
+        self.budget_bytes = int(budget_bytes)
+        self.what = str(what)
+        super().__init__(
+            f"{what} would need about {estimate_bytes / 2**30:.2f} GiB "
+            f"({estimate_bytes:,} bytes), above the memory budget of {budget_bytes / 2**30:.2f} GiB; "
+            "use a smaller batch, fewer layers, diagonal_only=True, or raise memory_budget "
+            "(or the HODGNN_MEMORY_BUDGET environment variable)"
+        )
+
+    def __reduce__(self):
+        # The constructor takes the attributes, not the message: pickle (DDP, subprocesses) by them.
+        return (type(self), (self.estimate_bytes, self.budget_bytes, self.what))
+
+
+def check_memory(estimate: int, budget: int | None, what: str) -> None:
+    """Raise :class:`MemoryBudgetError` stating the estimate when it exceeds ``budget`` (bytes;
+    ``None``: ``$HODGNN_MEMORY_BUDGET``, else 8 GiB)."""
+    budget = default_memory_budget() if budget is None else budget
+    if estimate > budget:
+        raise MemoryBudgetError(int(estimate), int(budget), what)
+
 
 INDEX_BYTES = 8
 """Bytes per support index (int64)."""
@@ -99,7 +143,15 @@ def _tensor_bytes(obj) -> int:
     return 0
 
 
-def support_bytes(support: PairSupport | TripleSupport) -> int:
+class _Support(Protocol):
+    """What the estimates read of a :class:`~hodgnn.derivatives.support.PairSupport` or
+    :class:`~hodgnn.derivatives.support.TripleSupport` (a structural type: the supports call the guard
+    in this module, so this module does not import them)."""
+
+    transitions: list
+
+
+def support_bytes(support: _Support) -> int:
     """Index bytes of a support: its own tensors, plus the row maps (``cols``, ``order``, the
     transposed ``cols``, ``order`` and ``perm``, the transient ``rows``: 7 indices per transition
     entry) that the aggregation builds on first use."""
@@ -127,7 +179,7 @@ def _as_plan(base) -> BasePlan:
 
 
 def node_derivative_bytes(
-    base, pairs: PairSupport, order: int, in_channels: int, itemsize: int, all_layers: bool = False
+    base, pairs: _Support, order: int, in_channels: int, itemsize: int, all_layers: bool = False
 ) -> int:
     """Estimated peak bytes of :func:`~hodgnn.derivatives.node_derivatives` (forward and backward
     pass, support included); the formula is in the module docstring."""
@@ -179,7 +231,7 @@ def bivariate_intermediates(order: int) -> int:
 
 
 def mixed_derivative_bytes(
-    base, pairs: PairSupport, triples: TripleSupport, order: int, in_channels: int, itemsize: int
+    base, pairs: _Support, triples: _Support, order: int, in_channels: int, itemsize: int
 ) -> int:
     """Estimated peak bytes of :func:`~hodgnn.derivatives.mixed_derivatives` (forward and backward
     pass, supports included); the formula is in the module docstring."""

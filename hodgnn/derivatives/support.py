@@ -22,7 +22,6 @@ A :class:`TripleSupport` does the same for mixed derivatives over triples
 
 from __future__ import annotations
 
-import os
 import weakref
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -30,47 +29,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import Tensor
 
-DEFAULT_MEMORY_BUDGET = 8 * 2**30
-"""The memory budget in bytes when neither ``memory_budget=`` nor ``$HODGNN_MEMORY_BUDGET`` sets one."""
-
-
-def default_memory_budget() -> int:
-    """``$HODGNN_MEMORY_BUDGET`` (bytes, ``1e9`` notation allowed; read at every call), else
-    :data:`DEFAULT_MEMORY_BUDGET`."""
-    return int(float(os.environ.get("HODGNN_MEMORY_BUDGET", DEFAULT_MEMORY_BUDGET)))
-
-
-class MemoryBudgetError(RuntimeError):
-    """Raised before allocating tensors whose estimated size exceeds the memory budget.
-
-    Attributes:
-        estimate_bytes: the estimated peak in bytes.
-        budget_bytes: the budget it exceeds, in bytes.
-        what: what was estimated (e.g. ``"the derivative tensors"``).
-    """
-
-    def __init__(self, estimate_bytes: int, budget_bytes: int, what: str):
-        self.estimate_bytes = int(estimate_bytes)
-        self.budget_bytes = int(budget_bytes)
-        self.what = str(what)
-        super().__init__(
-            f"{what} would need about {estimate_bytes / 2**30:.2f} GiB "
-            f"({estimate_bytes:,} bytes), above the memory budget of {budget_bytes / 2**30:.2f} GiB; "
-            "use a smaller batch, fewer layers, diagonal_only=True, or raise memory_budget "
-            "(or the HODGNN_MEMORY_BUDGET environment variable)"
-        )
-
-    def __reduce__(self):
-        # The constructor takes the attributes, not the message: pickle (DDP, subprocesses) by them.
-        return (type(self), (self.estimate_bytes, self.budget_bytes, self.what))
-
-
-def check_memory(estimate: int, budget: int | None, what: str) -> None:
-    """Raise :class:`MemoryBudgetError` stating the estimate when it exceeds ``budget`` (bytes;
-    ``None``: ``$HODGNN_MEMORY_BUDGET``, else 8 GiB)."""
-    budget = default_memory_budget() if budget is None else budget
-    if estimate > budget:
-        raise MemoryBudgetError(int(estimate), int(budget), what)
+from hodgnn.derivatives.memory import check_memory
 
 
 def take_rows(table: Tensor, index: Tensor) -> Tensor:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from hodgnn.checks import check_int
+
 
 def check_graph(x: Tensor, edge_index: Tensor, edge_attr: Tensor | None = None) -> None:
     """Raise ``ValueError`` naming the problem with ``x``, ``edge_index`` or ``edge_attr``."""
@@ -38,5 +40,5 @@ def check_graph(x: Tensor, edge_index: Tensor, edge_attr: Tensor | None = None) 
 
 
 def check_order(order: int) -> None:
-    if not isinstance(order, int) or isinstance(order, bool) or order < 1:
-        raise ValueError(f"order must be an integer >= 1, got {order!r}")
+    """Raise ``ValueError`` unless the derivative order is an int ``>= 1``."""
+    check_int("order", order, 1)

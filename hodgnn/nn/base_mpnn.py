@@ -11,10 +11,10 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from hodgnn.checks import check_choice, check_int
 from hodgnn.derivatives.activations import Activation, resolve_activation
 from hodgnn.derivatives.plan import Aggregation, GraphInputs, LayerPlan, fold_node_ops
 from hodgnn.derivatives.rules import gcn_weights
-from hodgnn.nn.checks import check_choice, check_int
 
 CONVS = ("gin", "gcn", "mean", "gine")
 

@@ -15,8 +15,8 @@ from torch import Tensor, nn
 from torch_geometric.data import Data
 from torch_geometric.transforms import AddRandomWalkPE
 
-from hodgnn.derivatives.support import check_memory
-from hodgnn.nn.checks import check_choice, check_int
+from hodgnn.checks import check_choice, check_int
+from hodgnn.derivatives.memory import check_memory
 from hodgnn.nn.downstream import (
     DOWNSTREAM_CONVS,
     POOLINGS,
@@ -223,7 +223,7 @@ class DSGNN(GraphModel):
 
     Memory grows with :math:`\sum_G n_G^2` bag nodes; the estimate of
     :func:`ds_gnn_bytes` is checked against ``memory_budget`` with
-    :func:`hodgnn.derivatives.support.check_memory` before the bag is built.
+    :func:`hodgnn.derivatives.memory.check_memory` before the bag is built.
 
     Args:
         in_channels (int): node feature width (after ``node_encoder``).

@@ -18,7 +18,7 @@ from torch_geometric.data import Data
 from torch_geometric.nn import MLP, GCNConv, GINConv, GINEConv, global_add_pool, global_mean_pool
 from torch_geometric.nn.resolver import activation_resolver
 
-from hodgnn.nn.checks import check_choice, check_dropout, check_int
+from hodgnn.checks import check_choice, check_dropout, check_int
 
 DOWNSTREAM_CONVS = ("gine", "gin", "gcn")
 POOLINGS = {"sum": global_add_pool, "mean": global_mean_pool}

@@ -24,8 +24,8 @@ import torch
 from torch import Tensor, nn
 from torch_geometric.nn import MLP
 
+from hodgnn.checks import check_choice, check_int
 from hodgnn.derivatives import MixedDerivatives, NodeDerivatives
-from hodgnn.nn.checks import check_choice, check_int
 
 NORMS = ("batchnorm", "asinh", "none")
 AGGREGATIONS = ("sum", "mean")

@@ -18,9 +18,9 @@ from torch import Tensor, nn
 from torch_geometric.data import Data
 from torch_geometric.data.data import BaseData
 
+from hodgnn.checks import check_choice, check_int
 from hodgnn.derivatives import BasePlan, SupportCache, mixed_derivatives, node_derivatives
 from hodgnn.derivatives.engine import SCALES
-from hodgnn.nn.checks import check_choice, check_int
 from hodgnn.nn.derivative_encoders import DerivativeEncoders, DerivativeTensors, module_width
 from hodgnn.nn.downstream import DownstreamGNN, graph_batch
 from hodgnn.nn.graph_model import GraphModel

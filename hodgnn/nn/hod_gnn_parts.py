@@ -18,10 +18,10 @@ import torch
 from torch import nn
 from torch_geometric.nn import MLP
 
+from hodgnn.checks import check_choice, check_int
 from hodgnn.derivatives import resolve_activation
 from hodgnn.derivatives.engine import SCALES
 from hodgnn.nn.base_mpnn import CONVS, BaseMPNN
-from hodgnn.nn.checks import check_choice, check_int
 from hodgnn.nn.derivative_encoders import DerivativeEncoders, module_width
 from hodgnn.nn.downstream import DownstreamGNN
 from hodgnn.nn.encoders import (

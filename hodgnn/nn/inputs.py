@@ -9,8 +9,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from hodgnn.checks import check_choice, check_int
 from hodgnn.data.info import INPUT_KINDS, DatasetInfo
-from hodgnn.nn.checks import check_choice, check_int
 
 
 def _ogb_encoder(kind: str, out_channels: int) -> nn.Module:

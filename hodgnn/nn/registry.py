@@ -11,9 +11,9 @@ import inspect
 
 from torch import nn
 
+from hodgnn.checks import check_choice, check_int
 from hodgnn.data.info import DatasetInfo
 from hodgnn.nn.baselines import DSGNN, MPNNBaseline
-from hodgnn.nn.checks import check_choice, check_int
 from hodgnn.nn.hod_gnn import HODGNN
 from hodgnn.nn.inputs import edge_encoder, node_encoder
 

@@ -110,19 +110,3 @@ def test_models_hand_their_options_to_the_downstream_gnn(model):
     assert type(downstream.gnn.act).__name__ == "GELU"
     expected_in = 3 if model == "gcn" else 8 + 3  # DS-GNN: subgraph embedding and the input
     assert downstream.input.in_features == expected_in
-
-
-def test_argument_checks_name_the_option():
-    from hodgnn.nn.checks import check_choice, check_dropout, check_int
-
-    check_choice("pooling", "sum", ("sum", "mean"))
-    with pytest.raises(ValueError, match=r"unknown pooling 'max'; choose one of \['sum', 'mean'\]"):
-        check_choice("pooling", "max", ("sum", "mean"))
-    check_int("num_layers", 0, 0)
-    for bad in (-1, 1.5, True, "2"):
-        with pytest.raises(ValueError, match=r"num_layers must be an integer >= 0"):
-            check_int("num_layers", bad, 0)
-    check_dropout(0.0)
-    for bad in (1.0, -0.1, "0.1"):
-        with pytest.raises(ValueError, match=r"dropout must be a number in \[0, 1\)"):
-            check_dropout(bad)
