@@ -31,10 +31,10 @@ from typing import Any
 import torch
 
 from benchmarks.common import REPO_ROOT, measure_peak_memory
-from benchmarks.render import PAGES
-from benchmarks.train_speed_report import PHASES, render
+from benchmarks.render import PAGES, write_page
+from benchmarks.train_speed_report import PHASES
 from hodgnn.environment import machine_info
-from hodgnn.io import atomic_write_json, atomic_write_text
+from hodgnn.io import atomic_write_json
 
 _, JSON_PATH, MARKDOWN_PATH, _ = PAGES["train_speed"]
 
@@ -406,7 +406,7 @@ def main(argv: list[str] | None = None) -> None:
         if args.before is not None:
             results["before"] = json.loads(args.before.read_text())
         atomic_write_json(args.json, results)
-    atomic_write_text(args.markdown, render(results))
+    write_page("train_speed", results, markdown=args.markdown)
     print(f"[train_speed] wrote {args.markdown}" + ("" if args.render else f" and {args.json}"))
 
 

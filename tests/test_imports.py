@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import ast
 import pkgutil
+import sys
 from pathlib import Path
+
+import pytest
 
 import hodgnn
 
@@ -133,3 +136,56 @@ def test_library_code_does_not_import_the_test_support():
         if bad:
             offenders.append(f"{module} imports {', '.join(bad)}")
     assert not offenders, "library modules importing hodgnn.testing:\n" + "\n".join(offenders)
+
+
+# The layer table of docs/architecture.md, package by package: what each may import from ``hodgnn``.
+ALLOWED_IMPORTS: dict[str, set[str]] = {
+    "hodgnn.checks": set(),
+    "hodgnn.io": set(),
+    "hodgnn.environment": set(),
+    "hodgnn.reference": set(),
+    "hodgnn.derivatives": {"hodgnn.checks"},
+    "hodgnn.data": {"hodgnn.checks", "hodgnn.io"},
+    "hodgnn.nn": {"hodgnn.checks", "hodgnn.derivatives", "hodgnn.data", "hodgnn.transforms"},
+    "hodgnn.transforms": {"hodgnn.checks", "hodgnn.derivatives", "hodgnn.nn"},
+    "hodgnn.train": {"hodgnn.data", "hodgnn.nn", "hodgnn.io", "hodgnn.environment"},
+    "hodgnn.demo": {"hodgnn.data", "hodgnn.derivatives", "hodgnn.nn", "hodgnn.reference"},
+    "hodgnn.expressivity": {
+        "hodgnn.train",
+        "hodgnn.nn",
+        "hodgnn.data",
+        "hodgnn.derivatives",
+        "hodgnn.io",
+        "hodgnn.environment",
+    },
+    "hodgnn.cli": {"hodgnn.train", "hodgnn.derivatives", "hodgnn.io"},
+}
+# ``nn`` may read only ``data.info`` of the data package (no loader, no OGB or RDKit at import).
+NN_DATA_MODULES = {"hodgnn.data", "hodgnn.data.info"}
+
+
+def _package(module: str) -> str:
+    return ".".join(module.split(".")[:2])
+
+
+def test_imports_follow_the_layer_table():
+    offenders = []
+    for module, edges in sorted(import_graph().items()):
+        source = _package(module)
+        if source in (PACKAGE, TESTING):
+            continue
+        assert source in ALLOWED_IMPORTS, f"{source} is not in the layer table (docs/architecture.md)"
+        for target in sorted(edges):
+            if _package(target) != source and _package(target) not in ALLOWED_IMPORTS[source]:
+                offenders.append(f"{module} -> {target}")
+            if source == "hodgnn.nn" and _package(target) == "hodgnn.data" and target not in NN_DATA_MODULES:
+                offenders.append(f"{module} -> {target} (nn reads data.info only)")
+    assert not offenders, "imports against the layer table:\n" + "\n".join(offenders)
+
+
+def test_the_layer_check_catches_an_upward_import(monkeypatch):
+    graph = import_graph()
+    graph["hodgnn.derivatives.engine"] = graph["hodgnn.derivatives.engine"] | {"hodgnn.nn.hod_gnn"}
+    monkeypatch.setattr(sys.modules[__name__], "import_graph", lambda: graph)
+    with pytest.raises(AssertionError, match=r"hodgnn.derivatives.engine -> hodgnn.nn.hod_gnn"):
+        test_imports_follow_the_layer_table()
