@@ -1,9 +1,8 @@
 """The training-speed benchmark: its phase split accumulates exactly the gradients of one plain
-backward pass, and its page is what the renderer makes of the committed JSON."""
+backward pass (its page is checked against the committed JSON in test_render.py)."""
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
@@ -13,7 +12,7 @@ from torch_geometric.data import Batch, Data
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
-from benchmarks.train_speed import JSON_PATH, MARKDOWN_PATH, PHASES, phase_times, render  # noqa: E402
+from benchmarks.train_speed import PHASES, phase_times  # noqa: E402
 from hodgnn.nn import HODGNN  # noqa: E402
 from hodgnn.testing.graphs import random_graph  # noqa: E402
 
@@ -49,8 +48,3 @@ def test_phase_split_gives_the_gradients_of_one_backward_pass():
         assert split.keys() == plain.keys() and "base.layers.0.linears.0.weight" in plain
         for name, grad in plain.items():
             torch.testing.assert_close(split[name], grad, rtol=1e-10, atol=1e-12, msg=name)
-
-
-def test_committed_page_is_the_rendering_of_the_committed_json():
-    results = json.loads(JSON_PATH.read_text())
-    assert MARKDOWN_PATH.read_text() == render(results)
