@@ -17,7 +17,8 @@ from hodgnn.data.brec import (
     resolve_categories,
     select_pair_ids,
 )
-from hodgnn.data.root import file_sha256, resolve_data_root
+from hodgnn.data.root import resolve_data_root
+from hodgnn.testing.data import assert_matches_manifest
 
 DATA_ROOT = resolve_data_root()
 BREC_FILE = DATA_ROOT / "brec" / "brec_v3.npy.xz"
@@ -97,14 +98,7 @@ def test_graph6_to_data_round_trip():
 
 @needs_data
 def test_file_matches_manifest(brec):
-    for line in (DATA_ROOT / "MANIFEST.tsv").read_text().splitlines():
-        size, sha, path = line.split("\t")
-        if path == "brec/brec_v3.npy.xz":
-            assert BREC_FILE.stat().st_size == int(size)
-            assert file_sha256(BREC_FILE) == sha
-            break
-    else:
-        pytest.fail("brec/brec_v3.npy.xz is not in MANIFEST.tsv")
+    assert_matches_manifest(BREC_FILE, DATA_ROOT, "brec/brec_v3.npy.xz")
     assert brec.strings.shape == (NUM_PAIRS * 32 * 2 * 2,)
 
 

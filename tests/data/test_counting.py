@@ -18,7 +18,8 @@ from hodgnn.data.counting import (
     dense_adjacency,
     read_counting_graphs,
 )
-from hodgnn.data.root import file_sha256, resolve_data_root
+from hodgnn.data.root import resolve_data_root
+from hodgnn.testing.data import assert_matches_manifest
 
 PATTERNS = {
     "cycle3": nx.cycle_graph(3),
@@ -128,19 +129,9 @@ COUNTING_FILE = DATA_ROOT / "counting" / "random_graphs.npy"
 needs_data = pytest.mark.skipif(not COUNTING_FILE.is_file(), reason=f"{COUNTING_FILE} not available")
 
 
-def manifest_entry(relative: str) -> tuple[int, str]:
-    for line in (DATA_ROOT / "MANIFEST.tsv").read_text().splitlines():
-        size, sha, path = line.split("\t")
-        if path == relative:
-            return int(size), sha
-    raise KeyError(relative)
-
-
 @needs_data
 def test_counting_file_matches_manifest_and_split():
-    size, sha = manifest_entry("counting/random_graphs.npy")
-    assert COUNTING_FILE.stat().st_size == size
-    assert file_sha256(COUNTING_FILE) == sha
+    assert_matches_manifest(COUNTING_FILE, DATA_ROOT, "counting/random_graphs.npy")
     adjacencies, split = read_counting_graphs(COUNTING_FILE.parent)
     assert len(adjacencies) == 5000
     assert {k: len(v) for k, v in split.items()} == {"train": 1500, "val": 1000, "test": 2500}

@@ -16,7 +16,8 @@ from hodgnn.data.expressivity import (
     load_sr25_graphs,
     to_networkx_graph,
 )
-from hodgnn.data.root import file_sha256, resolve_data_root
+from hodgnn.data.root import resolve_data_root
+from hodgnn.testing.data import assert_matches_manifest
 
 DATA_ROOT = resolve_data_root()
 EXP_FILE = DATA_ROOT / "expressivity" / "EXP" / "raw" / "GRAPHSAT.pkl"
@@ -26,23 +27,13 @@ needs_data = pytest.mark.skipif(
 )
 
 
-def manifest_entry(relative: str) -> tuple[int, str]:
-    for line in (DATA_ROOT / "MANIFEST.tsv").read_text().splitlines():
-        size, sha, path = line.split("\t")
-        if path == relative:
-            return int(size), sha
-    raise KeyError(relative)
-
-
 @needs_data
 @pytest.mark.parametrize(
     "path, relative",
     [(EXP_FILE, "expressivity/EXP/raw/GRAPHSAT.pkl"), (SR25_FILE, "expressivity/sr25/raw/sr251256.g6")],
 )
 def test_files_match_manifest(path, relative):
-    size, sha = manifest_entry(relative)
-    assert path.stat().st_size == size
-    assert file_sha256(path) == sha
+    assert_matches_manifest(path, DATA_ROOT, relative)
 
 
 @needs_data
