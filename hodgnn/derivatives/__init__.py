@@ -2,13 +2,7 @@
 
 from hodgnn.derivatives import pyg_rules  # noqa: F401  (registers the rules of PyG's layers)
 from hodgnn.derivatives.activations import ACTIVATIONS, Activation, resolve_activation
-from hodgnn.derivatives.engine import (
-    MixedDerivatives,
-    NodeDerivatives,
-    graph_derivatives,
-    mixed_derivatives,
-    node_derivatives,
-)
+from hodgnn.derivatives.engine import graph_derivatives, mixed_derivatives, node_derivatives
 from hodgnn.derivatives.memory import MemoryBudgetError
 from hodgnn.derivatives.plan import BasePlan, LayerPlan, NodeStep, UnsupportedModuleError
 from hodgnn.derivatives.rules import lower
@@ -19,6 +13,7 @@ from hodgnn.derivatives.support import (
     build_pair_support,
     build_triple_support,
 )
+from hodgnn.derivatives.tensors import MixedDerivatives, NodeDerivatives
 
 __all__ = [
     "ACTIVATIONS",

@@ -18,13 +18,18 @@ from __future__ import annotations
 
 import functools
 import warnings
-from collections.abc import Iterable
-from dataclasses import dataclass
 
 import torch
 from torch import Tensor
-from torch.utils.checkpoint import checkpoint
 
+from hodgnn.derivatives.kernels import (
+    FirstOrderMLP,
+    aggregate,
+    aggregate_chunks,
+    chunk_rows,
+    gather_chunks,
+    map_chunks,
+)
 from hodgnn.derivatives.memory import (
     check_memory,
     mixed_derivative_bytes,
@@ -35,280 +40,16 @@ from hodgnn.derivatives.plan import BasePlan, GraphInputs
 from hodgnn.derivatives.rules import lower
 from hodgnn.derivatives.support import (
     PairSupport,
-    RowMap,
-    Transition,
     TripleSupport,
     build_pair_support,
     build_triple_support,
 )
 from hodgnn.derivatives.support import take_rows as _take
 from hodgnn.derivatives.taylor import compose_bivariate, compose_univariate, factorials
+from hodgnn.derivatives.tensors import MixedDerivatives, NodeDerivatives
 from hodgnn.derivatives.validation import check_graph, check_order
 
 SCALES = ("derivative", "taylor")
-
-
-@dataclass
-class NodeDerivatives:
-    r"""Sparse node-level derivatives :math:`D[v, u, i, j, a] = \partial^a h_{v,i} / \partial x_{u,j}^a`.
-
-    Attributes:
-        index: ``[2, P]`` rows ``(v, u)`` of the stored pairs (``u`` within reach of ``v``).
-        values: ``[P, order, d, F]``; ``values[p, a - 1, i, j]`` is the derivative of order
-            ``a`` (or the Taylor coefficient, divided by ``a!``, with ``scale="taylor"``).
-        h: ``[n, d]`` the node states of the same layer (the primal values).
-        num_nodes: ``n``.
-    """
-
-    index: Tensor
-    values: Tensor
-    h: Tensor
-    num_nodes: int
-
-    @property
-    def order(self) -> int:
-        return self.values.size(1)
-
-    def to_dense(self) -> Tensor:
-        """``[n, n, order, d, F]`` with zeros outside the support."""
-        n = self.num_nodes
-        dense = self.values.new_zeros((n, n) + tuple(self.values.shape[1:]))
-        dense[self.index[0], self.index[1]] = self.values
-        return dense
-
-    def diagonal(self) -> Tensor:
-        """``[n, order, d, F]``: :math:`D[v, v]` (every node's derivative w.r.t. itself)."""
-        on_diagonal = self.index[0] == self.index[1]
-        out = self.values.new_zeros((self.num_nodes,) + tuple(self.values.shape[1:]))
-        return out.index_copy(0, self.index[0][on_diagonal], self.values[on_diagonal])
-
-    def graph_level(self) -> Tensor:
-        r"""``[n, order, d, F]``: :math:`D_{out}[u] = \sum_v D[v, u]`, the derivatives of the
-        per-graph sum readout w.r.t. every :math:`x_u` (pairs never cross graphs)."""
-        out = self.values.new_zeros((self.num_nodes,) + tuple(self.values.shape[1:]))
-        return out.index_add(0, self.index[1], self.values)
-
-
-@dataclass
-class MixedDerivatives:
-    r"""Sparse mixed derivatives over two distinct nodes (2-HOD).
-
-    Attributes:
-        index: ``[3, Q]`` rows ``(v, u1, u2)``, ``u1 != u2``.
-        values: ``[Q, order, order, d, F, F]``; ``values[q, a - 1, b - 1, i, j1, j2]`` is
-            :math:`\partial^{a+b} h_{v,i} / \partial x_{u_1,j_1}^a \partial x_{u_2,j_2}^b`.
-        h: ``[n, d]`` node states.
-        num_nodes: ``n``.
-    """
-
-    index: Tensor
-    values: Tensor
-    h: Tensor
-    num_nodes: int
-
-    def to_dense(self) -> Tensor:
-        """``[n, n, n, order, order, d, F, F]`` with zeros outside the support."""
-        n = self.num_nodes
-        dense = self.values.new_zeros((n, n, n) + tuple(self.values.shape[1:]))
-        dense[self.index[0], self.index[1], self.index[2]] = self.values
-        return dense
-
-
-def _chunk_rows(x: Tensor) -> int:
-    """Rows of ``x`` per chunk of about :data:`~hodgnn.derivatives.memory.CHUNK_BYTES`."""
-    return rows_per_chunk(x.shape[1:].numel(), x.element_size())
-
-
-def _flat(x: Tensor) -> Tensor:
-    return x.reshape(x.size(0), x.shape[1:].numel())
-
-
-class _RowMapProduct(torch.autograd.Function):
-    r"""``out[r] = sum_k weight[k] * x[cols[k]]`` over the entries ``k`` of row ``r`` of a
-    :class:`~hodgnn.derivatives.support.RowMap` (a CSR sparse-dense product, computed with
-    ``embedding_bag``); ``x`` and ``out`` are 2-D.
-
-    Backward: :math:`\partial x` is the product with the transposed map, and
-    :math:`\partial w_k = \langle \partial\text{out}[\text{rows}[k]], x[\text{cols}[k]] \rangle`
-    (only when the weights need it). Both are differentiable again.
-    """
-
-    @staticmethod
-    def forward(ctx, weight: Tensor, x: Tensor, row_map: RowMap) -> Tensor:
-        ctx.row_map = row_map
-        ctx.save_for_backward(weight, x if ctx.needs_input_grad[0] else None)
-        return torch.nn.functional.embedding_bag(
-            row_map.cols, x, row_map.offsets, mode="sum", per_sample_weights=weight
-        )
-
-    @staticmethod
-    def backward(ctx, grad_out: Tensor):
-        weight, x = ctx.saved_tensors
-        row_map = ctx.row_map
-        grad_weight = grad_x = None
-        if ctx.needs_input_grad[1]:
-            transposed, perm = row_map.transpose()
-            grad_x = _RowMapProduct.apply(weight[perm], grad_out, transposed)
-        if ctx.needs_input_grad[0]:
-            chunk = _chunk_rows(x)
-            parts = [
-                (grad_out[rows] * x[cols]).sum(1)
-                for rows, cols in zip(row_map.rows.split(chunk), row_map.cols.split(chunk), strict=True)
-            ]
-            grad_weight = torch.cat(parts)
-        return grad_weight, grad_x, None
-
-
-class _FirstOrderMLP(torch.autograd.Function):
-    r"""The node-wise MLP of a layer on first-order jets: for every linear map :math:`W_l` and
-    its activation, :math:`J \leftarrow (J W_l^\top) \odot s'(z_l)[\text{rows}]` (order 1 of
-    Faa di Bruno's formula: one multiply per activation, no series).
-
-    Runs on row chunks of about :data:`~hodgnn.derivatives.memory.CHUNK_BYTES`, which stay in the CPU
-    caches through the chain of products. Autograd keeps only the input jets, the row index and the node-level
-    coefficients :math:`s'(z_l)` ``[n, d]``; the backward pass recomputes each chunk's
-    intermediate jets once (as a checkpoint would) and accumulates the gradients of the jets,
-    of every :math:`W_l` and of every coefficient (when it needs one: analytic activations).
-
-    Shapes: ``jets`` ``[P, 1, F, d_in]``, ``rows`` ``[P]`` -> ``[P, 1, F, d]``.
-    """
-
-    @staticmethod
-    def forward(ctx, jets: Tensor, rows: Tensor, num_linears: int, *weights_and_coefficients: Tensor):
-        weights = weights_and_coefficients[:num_linears]
-        coefficients = weights_and_coefficients[num_linears:]
-        ctx.num_linears = num_linears
-        ctx.save_for_backward(jets, rows, *weights, *coefficients)
-        out = jets.new_empty(jets.shape[:-1] + (weights[-1].size(0),))
-        chunk = _chunk_rows(out)
-        buffers = [None] * (num_linears - 1)  # reused by every chunk: no allocation per chunk
-        for start in range(0, jets.size(0), chunk):
-            part, part_rows = jets[start : start + chunk], rows[start : start + chunk]
-            for i, (weight, g) in enumerate(zip(weights, coefficients, strict=True)):
-                if i == num_linears - 1:
-                    target = out[start : start + chunk]
-                else:
-                    if buffers[i] is None or buffers[i].size(0) != part.size(0):
-                        buffers[i] = part.new_empty(part.shape[:-1] + (weight.size(0),))
-                    target = buffers[i]
-                part = torch.matmul(part, weight.T, out=target)
-                part.mul_(g.index_select(0, part_rows)[:, None, None, :])
-        return out
-
-    @staticmethod
-    def backward(ctx, grad_out: Tensor):
-        jets, rows, *rest = ctx.saved_tensors
-        L = ctx.num_linears
-        weights, coefficients = rest[:L], rest[L:]
-        needs_coefficient = [ctx.needs_input_grad[3 + L + i] for i in range(L)]
-        grad_weights = [torch.zeros_like(w) for w in weights]
-        grad_coefficients = [
-            torch.zeros_like(g) if need else None
-            for g, need in zip(coefficients, needs_coefficient, strict=True)
-        ]
-        grad_jets = torch.empty_like(jets) if ctx.needs_input_grad[0] else None
-        chunk = _chunk_rows(grad_out)
-        for start in range(0, jets.size(0), chunk):
-            part_rows = rows[start : start + chunk]
-            # recompute the input of every linear map, and a product z_l = y_l W_l^T only where
-            # its coefficient needs a gradient (never with ReLU)
-            inputs, products = [jets[start : start + chunk]], [None] * L
-            for i in range(L):
-                if i == L - 1 and not needs_coefficient[i]:
-                    break
-                product = inputs[-1] @ weights[i].T
-                products[i] = product if needs_coefficient[i] else None
-                if i < L - 1:
-                    inputs.append(_times_rows(product, coefficients[i], part_rows))
-            grad = grad_out[start : start + chunk]
-            for i in reversed(range(L)):
-                if needs_coefficient[i]:
-                    grad_coefficients[i].index_add_(0, part_rows, (grad * products[i]).sum((1, 2)))
-                grad = _times_rows(grad, coefficients[i], part_rows)
-                grad_weights[i].addmm_(_flat_channels(grad).T, _flat_channels(inputs[i]))
-                if i > 0:
-                    grad = grad @ weights[i]
-                elif grad_jets is not None:
-                    torch.matmul(grad, weights[i], out=grad_jets[start : start + chunk])
-        return (grad_jets, None, None, *grad_weights, *grad_coefficients)
-
-
-def _times_rows(jets: Tensor, coefficients: Tensor, rows: Tensor) -> Tensor:
-    """``jets [P, m, F, d] * coefficients[rows]`` (node-level ``[n, d]``, broadcast)."""
-    return jets * coefficients.index_select(0, rows)[:, None, None, :]
-
-
-def _flat_channels(x: Tensor) -> Tensor:
-    """``[..., d]`` as ``[rows, d]``."""
-    return x.reshape(-1, x.size(-1))
-
-
-def _aggregate(
-    transition: Transition, self_weight: Tensor, edge_weight: Tensor | None, jets: Tensor
-) -> Tensor:
-    """``out[dst] += w * jets[src]`` over the self entries and (if weighted) the messages,
-    as one sparse product on the flattened jets."""
-    row_map = transition.row_map(with_messages=edge_weight is not None)
-    weights = self_weight if edge_weight is None else torch.cat([self_weight, edge_weight])
-    out = _RowMapProduct.apply(weights.index_select(0, row_map.order), _flat(jets), row_map)
-    return out.view((row_map.num_rows,) + tuple(jets.shape[1:]))
-
-
-def _aggregate_chunks(
-    transition: Transition, self_weight: Tensor, edge_weight: Tensor, jets: Tensor, chunk: int
-) -> Iterable[Tensor]:
-    """:func:`_aggregate` in chunks of ``chunk`` output rows. With autograd: one product split
-    into views, so that the backward pass stays one sparse product. Without: a generator
-    computing every chunk as its own product when asked for it (it stays in cache, and no
-    full-size result is ever allocated)."""
-    if torch.is_grad_enabled():
-        return _aggregate(transition, self_weight, edge_weight, jets).split(chunk)
-    row_map = transition.row_map(with_messages=True)
-    weights = torch.cat([self_weight, edge_weight]).index_select(0, row_map.order)
-    bounds = row_map.offsets.tolist() + [row_map.cols.numel()]
-    flat, shape = _flat(jets), tuple(jets.shape[1:])
-
-    def product(start: int) -> Tensor:
-        stop = min(start + chunk, row_map.num_rows)
-        first, last = bounds[start], bounds[stop]
-        out = torch.nn.functional.embedding_bag(
-            row_map.cols[first:last],
-            flat,
-            row_map.offsets[start:stop] - first,
-            mode="sum",
-            per_sample_weights=weights[first:last],
-        )
-        return out.view((stop - start,) + shape)
-
-    return (product(start) for start in range(0, max(row_map.num_rows, 1), chunk))
-
-
-def _gather_chunks(table: Tensor, index: Tensor, chunk: int) -> Iterable[Tensor]:
-    """``table[index]`` in chunks of ``chunk`` rows. With autograd: one gather split into views
-    (one scatter in the backward pass). Without: each chunk gathered when asked for it."""
-    if torch.is_grad_enabled():
-        return table[index].split(chunk)
-    return (table[part] for part in index.split(chunk))
-
-
-def _map_chunks(fn, num_rows: int, *inputs: Iterable[Tensor]) -> Tensor:
-    """``fn(*chunks)`` over matching row chunks of the inputs, concatenated (``num_rows`` rows in
-    all); ``fn`` must act on every row alone.
-
-    With autograd every chunk is checkpointed: the backward pass recomputes it, so only the
-    chunks' inputs are kept. Without autograd the results go into one preallocated tensor.
-    """
-    parts = zip(*inputs, strict=True)
-    if torch.is_grad_enabled():
-        return torch.cat([checkpoint(fn, *chunks, use_reentrant=False) for chunks in parts])
-    out, start = None, 0
-    for chunks in parts:
-        result = fn(*chunks)
-        if out is None:
-            out = result.new_empty((num_rows,) + tuple(result.shape[1:]))
-        out[start : start + result.size(0)] = result
-        start += result.size(0)
-    return out
 
 
 def _stack_coefficients(g: list[Tensor], order: int) -> Tensor:
@@ -344,7 +85,7 @@ def _compose_mixed(
     ``pure[first[r]]``, ``pure[second[r]]`` and whose mixed part is ``mixed[r]`` (times
     ``weight.T`` first, when given).
 
-    Runs on checkpointed chunks of rows (:func:`_map_chunks`) that gather their pure parts and
+    Runs on checkpointed chunks of rows (:func:`map_chunks`) that gather their pure parts and
     coefficients themselves: the composition creates
     :func:`~hodgnn.derivatives.memory.bivariate_intermediates` tensors of the rows' size (70 at
     :math:`m = 2`), and autograd keeps, instead of them, only the chunks' mixed parts and indices.
@@ -363,7 +104,7 @@ def _compose_mixed(
         delta = _bivariate_delta(pure[first_rows], pure[second_rows], mixed_rows, order)
         return _stack_mixed(compose_bivariate(series, delta, order), order)
 
-    return _map_chunks(
+    return map_chunks(
         compose,
         first.numel(),
         mixed.split(chunk),
@@ -476,14 +217,14 @@ def _propagate(
         if aggregation.edge_messages:
             g = aggregation.message_act.taylor(h[src] + aggregation.edge_shift, taylor_order)
             h_agg = (self_w.unsqueeze(-1) * h).index_add(0, dst, g[0])
-            chunk = _chunk_rows(jets)
-            messages = _map_chunks(
+            chunk = chunk_rows(jets)
+            messages = map_chunks(
                 lambda rows, g_rows: compose_univariate(_as_series(g_rows), rows),
                 step.num_messages,
-                _gather_chunks(jets, step.msg_src, chunk),
-                _gather_chunks(_stack_coefficients(g, order), step.msg_edge, chunk),
+                gather_chunks(jets, step.msg_src, chunk),
+                gather_chunks(_stack_coefficients(g, order), step.msg_edge, chunk),
             )
-            jets_agg = _aggregate(step, _take(self_w, _take(prev_rows, step.self_src)), None, jets)
+            jets_agg = aggregate(step, _take(self_w, _take(prev_rows, step.self_src)), None, jets)
             jets_agg.index_add_(0, step.msg_dst, messages)  # a fresh tensor that autograd did not save
             if triples is not None:
                 tstep = triples.transitions[t - 1]
@@ -491,9 +232,9 @@ def _propagate(
                 p1 = triples.first[t - 1][tstep.msg_src]
                 p2 = triples.second[t - 1][tstep.msg_src]
                 msg = _compose_mixed(g, tstep.msg_edge, jets, p1, p2, mixed[tstep.msg_src], order)
-                mixed = _aggregate(tstep, _take(self_w, _take(trows, tstep.self_src)), None, mixed)
+                mixed = aggregate(tstep, _take(self_w, _take(trows, tstep.self_src)), None, mixed)
                 mixed.index_add_(0, tstep.msg_dst, msg)
-            chunk = _chunk_rows(jets_agg)
+            chunk = chunk_rows(jets_agg)
             jets_agg_chunks = jets_agg.split(chunk)
         elif aggregation.split:
             # [neighbour sum || self term]: convs with separate root and neighbour weights
@@ -509,8 +250,8 @@ def _propagate(
             pair_edge_w = _take(edge_w, step.msg_edge)
             jets_agg = torch.cat(
                 [
-                    _aggregate(step, zeros.expand_as(pair_self_w), pair_edge_w, jets),
-                    _aggregate(step, pair_self_w, None, jets),
+                    aggregate(step, zeros.expand_as(pair_self_w), pair_edge_w, jets),
+                    aggregate(step, pair_self_w, None, jets),
                 ],
                 -1,
             )
@@ -520,14 +261,14 @@ def _propagate(
                 triple_self_w = _take(self_w, _take(trows, tstep.self_src))
                 mixed = torch.cat(
                     [
-                        _aggregate(
+                        aggregate(
                             tstep, zeros.expand_as(triple_self_w), _take(edge_w, tstep.msg_edge), mixed
                         ),
-                        _aggregate(tstep, triple_self_w, None, mixed),
+                        aggregate(tstep, triple_self_w, None, mixed),
                     ],
                     -1,
                 )
-            chunk = _chunk_rows(jets_agg)
+            chunk = chunk_rows(jets_agg)
             jets_agg_chunks = jets_agg.split(chunk)
         else:
             h_agg = (self_w.unsqueeze(-1) * h).index_add(0, dst, h[src] * edge_w.unsqueeze(-1))
@@ -536,17 +277,17 @@ def _propagate(
                 _take(edge_w, step.msg_edge),
             )
             if triples is not None:
-                jets_agg = _aggregate(step, pair_self_w, pair_edge_w, jets)
+                jets_agg = aggregate(step, pair_self_w, pair_edge_w, jets)
                 tstep = triples.transitions[t - 1]
                 trows = triples.keys[t - 1] // (n * n)
-                mixed = _aggregate(
+                mixed = aggregate(
                     tstep, _take(self_w, _take(trows, tstep.self_src)), _take(edge_w, tstep.msg_edge), mixed
                 )
             elif first_order:
-                jets_agg = _aggregate(step, pair_self_w, pair_edge_w, jets)
+                jets_agg = aggregate(step, pair_self_w, pair_edge_w, jets)
             else:
-                chunk = _chunk_rows(jets)
-                jets_agg_chunks = _aggregate_chunks(step, pair_self_w, pair_edge_w, jets, chunk)
+                chunk = chunk_rows(jets)
+                jets_agg_chunks = aggregate_chunks(step, pair_self_w, pair_edge_w, jets, chunk)
                 jets = None  # free with autograd; the lazy chunks hold it without
         # The node-wise steps: primal values first, then the jets of every pair (v, u) with the
         # activation coefficients of v.
@@ -559,7 +300,7 @@ def _propagate(
         rows = pairs.rows(t)
         if first_order:
             # first order (order-1 scaling is 1): one multiply per activation, one recomputation
-            jets = _FirstOrderMLP.apply(jets_agg, rows, len(weights), *weights, *[g[1] for g in coefficients])
+            jets = FirstOrderMLP.apply(jets_agg, rows, len(weights), *weights, *[g[1] for g in coefficients])
         elif triples is None:
             # [n, order, d_1 + d_2 + ...]: every node's coefficients of every activation.
             node_g = torch.cat([_stack_coefficients(g, order) for g in coefficients], -1)
@@ -569,7 +310,7 @@ def _propagate(
             def layer_mlp(chunk: Tensor, chunk_g: Tensor, weights=weights, scale=scale, mlp=mlp) -> Tensor:
                 return mlp(chunk, chunk_g, weights, scale)
 
-            jets = _map_chunks(layer_mlp, rows.numel(), jets_agg_chunks, _gather_chunks(node_g, rows, chunk))
+            jets = map_chunks(layer_mlp, rows.numel(), jets_agg_chunks, gather_chunks(node_g, rows, chunk))
         else:
             jets = jets_agg
             trows = triples.keys[t] // (n * n)
