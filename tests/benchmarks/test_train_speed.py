@@ -12,7 +12,8 @@ from torch_geometric.data import Batch, Data
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
-from benchmarks.train_speed import PHASES, phase_times  # noqa: E402
+from benchmarks.train_speed import phase_times  # noqa: E402
+from benchmarks.train_speed_report import PHASES  # noqa: E402
 from hodgnn.nn import HODGNN  # noqa: E402
 from hodgnn.testing.graphs import random_graph  # noqa: E402
 
