@@ -14,7 +14,7 @@ from pathlib import Path
 
 DELEGATED = {
     "demo": "hodgnn.demo",
-    "brec": "hodgnn.expressivity.brec",
+    "brec": "hodgnn.expressivity.brec_cli",
     "separation": "hodgnn.expressivity.separation",
     "counting": "hodgnn.expressivity.counting",
 }

@@ -62,7 +62,7 @@ def _combined_brec_table(records: list[dict]) -> list[str]:
     such record, an evaluated pair taking the place of a pair another record did not run); nothing when
     there are fewer than two such records or a model has different options in them. Records with another
     config (e.g. a diagnostic run) are shown only on their own."""
-    from hodgnn.expressivity.brec import merge_reports
+    from hodgnn.expressivity.brec_cli import merge_reports
 
     official = _official_rpc_config()
     runs = [record for record in records if "models" in record and record.get("config") == official]

@@ -11,7 +11,7 @@ from torch_geometric.transforms import AddRandomWalkPE
 
 from hodgnn.data.brec import brec_info
 from hodgnn.environment import machine_description
-from hodgnn.expressivity import brec, separation
+from hodgnn.expressivity import brec_cli, separation
 from hodgnn.expressivity.models import (
     DEFAULT_MODELS,
     build_variant,
@@ -54,7 +54,7 @@ def test_variant_names_expand_to_build_model_calls():
 
 
 def test_brec_and_separation_share_one_default():
-    assert brec.DEFAULT_MODELS is separation.DEFAULT_MODELS is DEFAULT_MODELS
+    assert brec_cli.DEFAULT_MODELS is separation.DEFAULT_MODELS is DEFAULT_MODELS
     assert [v.name for v in parse_variants(DEFAULT_MODELS)][-2:] == ["hod_silu_m4", "hod2"]
 
 

@@ -65,7 +65,8 @@ def test_main_writes_the_page(tmp_path):
 def _brec_record(pairs: dict[str, list], lr: float = 1e-4) -> dict:
     from dataclasses import asdict
 
-    from hodgnn.expressivity.brec import PairResult, RPCConfig, markdown_table, summarize
+    from hodgnn.expressivity.brec import PairResult, RPCConfig, summarize
+    from hodgnn.expressivity.brec_cli import markdown_table
 
     models = {}
     for name, results in pairs.items():

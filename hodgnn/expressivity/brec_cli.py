@@ -1,0 +1,217 @@
+"""``hodgnn brec``: the command line of :mod:`hodgnn.expressivity.brec` and its JSON records.
+
+:func:`main` runs the RPC protocol on the chosen models and pairs (resumable: the JSON record is
+rewritten atomically after every pair), :func:`merge_reports` combines records made in parallel, and
+:func:`markdown_table` renders one record's per-category table (``counted/evaluated``)::
+
+    hodgnn brec --models gin,hod_silu_m3 --categories basic,regular --output results/brec.json
+    hodgnn brec --merge a.json b.json --output results/brec.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Sequence
+from dataclasses import asdict
+from pathlib import Path
+
+import torch
+
+from hodgnn.data.brec import BREC_TITLES, BRECDataset, select_pair_ids
+from hodgnn.environment import utc_now
+from hodgnn.expressivity.brec import PairResult, RPCConfig, run_brec, summarize
+from hodgnn.expressivity.models import (
+    DEFAULT_MODELS,
+    parse_overrides,
+    parse_variants,
+    report_header,
+    write_report,
+)
+from hodgnn.expressivity.options import add_common_options, add_config_options, config_from_args
+from hodgnn.io import atomic_write_json
+
+TABLE_COLUMNS = (
+    ("basic", "Basic"),
+    ("regular", "Simple reg."),
+    ("strongly_regular", "Strongly reg."),
+    ("4_vertex_condition", "4-vertex"),
+    ("distance_regular", "Dist. reg."),
+    ("Regular", "Regular"),
+    ("Beyond 3-WL", "Reg. beyond 3-WL"),
+    ("extension", "Extension"),
+    ("cfi", "CFI"),
+    ("Total", "Total"),
+)
+
+
+def markdown_table(report: dict) -> str:
+    """Per-category markdown table: ``counted/evaluated`` (full category size in the header)."""
+    any_summary = next(iter(report.values()))["summary"]
+
+    def cell(summary: dict, key: str) -> dict:
+        return summary["categories"][key] if key in summary["categories"] else summary["groups"][key]
+
+    header = ["model"]
+    for key, title in TABLE_COLUMNS:
+        header.append(f"{title} ({cell(any_summary, key)['size']})")
+    header += ["reliability failures", "not run (memory)", "wall time"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for name, entry in report.items():
+        summary = entry["summary"]
+        row = [name]
+        for key, _ in TABLE_COLUMNS:
+            c = cell(summary, key)
+            row.append(f"{c['counted']}/{c['evaluated']}" if c["evaluated"] else "-")
+        total = summary["groups"]["Total"]
+        row += [str(total["reliability_failures"]), str(total["not_run"]), f"{entry['wall_s']:.0f} s"]
+        lines.append("| " + " | ".join(row) + " |")
+    return "\n".join(lines)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="hodgnn brec",
+        description="BREC with the official RPC protocol (siamese training per pair, T^2 test, "
+        "reliability check).",
+    )
+    add_common_options(
+        parser,
+        default_models=DEFAULT_MODELS,
+        output="results/brec.json",
+        output_help="JSON result file (rewritten atomically after every pair)",
+        data_root_holds="brec/brec_v3.npy.xz",
+    )
+    parser.add_argument(
+        "--categories",
+        default=None,
+        help="comma-separated categories or groups (basic, regular, strongly_regular, extension, cfi, "
+        "4_vertex_condition, distance_regular; Basic, Regular, Extension, CFI). Default: all",
+    )
+    parser.add_argument(
+        "--max-pairs-per-category", type=int, default=None, help="first K pairs of each category"
+    )
+    parser.add_argument(
+        "--pairs", default=None, help="explicit comma-separated pair ids (overrides --categories)"
+    )
+    parser.add_argument(
+        "--resume",
+        action="store_true",
+        help="reuse the pairs already evaluated in --output (same RPC config and options); pairs "
+        "not run for memory are tried again",
+    )
+    parser.add_argument(
+        "--merge",
+        nargs="+",
+        default=None,
+        metavar="JSON",
+        help="combine the reports of runs made in parallel (same RPC config) into --output, running nothing",
+    )
+    add_config_options(parser, RPCConfig(), label="RPC")
+    return parser
+
+
+def merge_reports(reports: Sequence[dict]) -> dict:
+    """One report from several made in parallel (e.g. one process per block of pairs): every model's
+    pairs, in pair order, with summaries and wall time recomputed. The reports must share the RPC
+    config, and a model must have the same options in each; a pair in several keeps its first evaluated
+    record (a pair not run for memory in one report takes the record of a report that ran it).
+    """
+    if not reports:
+        raise ValueError("nothing to merge")
+    config = reports[0]["config"]
+    models: dict = {}
+    for report in reports:
+        if report["config"] != config:
+            raise ValueError("the reports were made with different RPC configs; they cannot be merged")
+        for name, entry in report["models"].items():
+            merged = models.setdefault(name, {**entry, "pairs": []})
+            if entry["options"] != merged["options"]:
+                raise ValueError(f"model {name!r} has different options in the reports")
+            kept = {p["pair_id"]: p for p in merged["pairs"]}
+            for pair in entry["pairs"]:
+                earlier = kept.get(pair["pair_id"])
+                if earlier is None or (earlier.get("error") is not None and pair.get("error") is None):
+                    kept[pair["pair_id"]] = pair
+            merged["pairs"] = list(kept.values())
+    for entry in models.values():
+        entry["pairs"].sort(key=lambda p: p["pair_id"])
+        entry["summary"] = summarize([PairResult(**p) for p in entry["pairs"]])
+        entry["wall_s"] = sum(p["seconds"] for p in entry["pairs"])
+    pair_ids = sorted({i for report in reports for i in report["pair_ids"]})
+    return {
+        "benchmark": reports[0]["benchmark"],
+        "date": ", ".join(dict.fromkeys(r["date"] for r in reports)),
+        "machine": reports[0]["machine"],
+        "command": "; ".join(r["command"] for r in reports),
+        "complete": all(r["complete"] for r in reports),
+        "config": config,
+        "pair_ids": pair_ids,
+        "category_titles": reports[0]["category_titles"],
+        "models": models,
+        "markdown": markdown_table(models),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``hodgnn brec``: run RPC, print the markdown table, write JSON. Returns the exit status."""
+    args = build_parser().parse_args(argv)
+    if args.merge:
+        merged = merge_reports([load_report(path) for path in args.merge])
+        print(merged["markdown"])
+        atomic_write_json(args.output, merged)
+        print(f"wrote {Path(args.output)}")
+        return 0
+    torch.set_num_threads(args.threads)
+    config = config_from_args(RPCConfig, args)
+    variants = parse_variants(args.models)
+    overrides = parse_overrides(args.set)
+    if args.pairs:
+        pair_ids = [int(p) for p in args.pairs.split(",") if p.strip()]
+    else:
+        categories = args.categories.split(",") if args.categories else None
+        pair_ids = select_pair_ids(categories, args.max_pairs_per_category)
+    dataset = BRECDataset(args.data_root)
+    previous = None
+    if args.resume and Path(args.output).is_file():
+        earlier = load_report(args.output)
+        if earlier.get("config") == asdict(config):
+            previous = earlier.get("models")
+        else:
+            print(f"{args.output} was made with another RPC config; not resumed")
+    header = report_header("BREC (RPC protocol)", utc_now(), "brec", argv)
+
+    def payload(report: dict, complete: bool) -> dict:
+        return {
+            **header,
+            "complete": complete,
+            "config": asdict(config),
+            "pair_ids": list(pair_ids),
+            "category_titles": BREC_TITLES,
+            "models": report,
+            "markdown": markdown_table(report),
+        }
+
+    report = run_brec(
+        variants,
+        dataset,
+        pair_ids,
+        config,
+        overrides,
+        previous=previous,
+        on_update=lambda partial: atomic_write_json(args.output, payload(partial, complete=False)),
+    )
+    final = payload(report, complete=True)
+    print(final["markdown"])
+    write_report(final, args.output, args.markdown)
+    print(f"wrote {Path(args.output)}")
+    return 0
+
+
+def load_report(path: str) -> dict:
+    """Read a JSON report written by :func:`main`."""
+    return json.loads(Path(path).read_text())
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

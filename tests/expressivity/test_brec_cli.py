@@ -1,0 +1,104 @@
+"""``hodgnn brec``'s command line and records: the JSON and table it writes, --resume, and --merge of
+runs made in parallel (on real BREC pairs where the file is there)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+
+import pytest
+
+from hodgnn.data.root import resolve_data_root
+from hodgnn.expressivity.brec import PairResult, RPCConfig, summarize
+from hodgnn.expressivity.brec_cli import load_report, main, markdown_table, merge_reports
+
+BREC_FILE = resolve_data_root() / "brec" / "brec_v3.npy.xz"
+needs_data = pytest.mark.skipif(not BREC_FILE.is_file(), reason=f"{BREC_FILE} not available")
+
+
+def test_table_shows_counted_over_evaluated_per_category_and_group():
+    def result(pair_id, category, separated, reliable):
+        return PairResult(
+            pair_id, category, 100.0, 1.0, separated, reliable, separated and reliable, 1, 0.1, 0.1
+        )
+
+    results = [
+        result(0, "basic", True, True),
+        result(1, "basic", True, False),
+        result(110, "strongly_regular", True, True),
+        result(380, "distance_regular", False, True),
+    ]
+    table = markdown_table({"m": {"summary": summarize(results), "wall_s": 3.0}}).splitlines()
+    assert table[0].startswith("| model | Basic (60) | Simple reg. (50) | Strongly reg. (50) |")
+    assert table[2] == "| m | 1/2 | - | 1/1 | - | 0/1 | 1/2 | 1/2 | - | - | 2/4 | 1 | 0 | 3 s |"
+
+
+@needs_data
+def test_command_line_writes_json_and_table(tmp_path, capsys):
+    output = tmp_path / "brec.json"
+    table_file = tmp_path / "brec.md"
+    argv = ["--models", "gin", "--pairs", "0", "--epochs", "2", "--set", "hidden_channels=16"]
+    assert main([*argv, "--output", str(output), "--markdown", str(table_file)]) == 0
+    payload = json.loads(output.read_text())
+    entry = payload["models"]["gin"]
+    assert entry["options"] == {"hidden_channels": 16}
+    assert len(entry["pairs"]) == 1 and entry["pairs"][0]["pair_id"] == 0
+    assert entry["summary"]["categories"]["basic"]["evaluated"] == 1
+    assert payload["config"]["epochs"] == 2
+    assert table_file.read_text().strip() == payload["markdown"]
+    assert payload["complete"] is True
+    assert "| gin | 0/1 |" in capsys.readouterr().out
+
+    # --resume reuses pair 0 (same record, same time) and adds pair 1
+    argv[argv.index("0")] = "0,1"
+    assert main([*argv, "--output", str(output), "--resume"]) == 0
+    resumed = json.loads(output.read_text())["models"]["gin"]
+    assert [p["pair_id"] for p in resumed["pairs"]] == [0, 1]
+    assert resumed["pairs"][0] == entry["pairs"][0]
+    assert resumed["wall_s"] == pytest.approx(sum(p["seconds"] for p in resumed["pairs"]))
+
+
+@needs_data
+def test_merge_combines_parallel_runs(tmp_path):
+    argv = ["--models", "gin", "--epochs", "2", "--set", "hidden_channels=16"]
+    first, second, merged = (tmp_path / f"{name}.json" for name in ("first", "second", "merged"))
+    assert main([*argv, "--pairs", "1", "--output", str(first)]) == 0
+    assert main([*argv, "--pairs", "0,1", "--output", str(second)]) == 0
+    assert main(["--merge", str(first), str(second), "--output", str(merged)]) == 0
+    a, b, report = load_report(first), load_report(second), load_report(merged)
+    pairs = report["models"]["gin"]["pairs"]
+    assert [p["pair_id"] for p in pairs] == [0, 1] and report["pair_ids"] == [0, 1]
+    assert pairs == [b["models"]["gin"]["pairs"][0], a["models"]["gin"]["pairs"][0]]
+    assert report["models"]["gin"]["summary"]["categories"]["basic"]["evaluated"] == 2
+    assert report["models"]["gin"]["wall_s"] == pytest.approx(sum(p["seconds"] for p in pairs))
+    other = tmp_path / "other.json"
+    assert main([*argv, "--pairs", "0", "--lr", "0.001", "--output", str(other)]) == 0
+    with pytest.raises(ValueError, match="different RPC configs"):
+        main(["--merge", str(first), str(other), "--output", str(merged)])
+
+
+def test_merge_prefers_an_evaluated_record_to_a_not_run_one():
+    evaluated = asdict(PairResult(0, "basic", 500.0, 1.0, True, True, True, 2, 0.1, 3.0))
+    second = asdict(PairResult(1, "basic", 1.0, 1.0, False, True, False, 2, 0.1, 4.0))
+
+    def report(pairs: list[dict]) -> dict:
+        return {
+            "benchmark": "BREC",
+            "date": "d",
+            "machine": "m",
+            "command": "c",
+            "complete": True,
+            "config": asdict(RPCConfig()),
+            "pair_ids": [p["pair_id"] for p in pairs],
+            "category_titles": {},
+            "models": {"gin": {"model": "gin", "options": {}, "description": "", "pairs": pairs}},
+        }
+
+    not_run = asdict(PairResult.not_run(0, "basic", 1.0, "over budget"))
+    for order in ((0, 1), (1, 0)):
+        reports = [report([not_run, second]), report([evaluated])]
+        merged = merge_reports([reports[i] for i in order])["models"]["gin"]
+        assert merged["pairs"] == [evaluated, second]
+        basic = merged["summary"]["categories"]["basic"]
+        assert (basic["evaluated"], basic["not_run"], basic["counted"]) == (2, 0, 1)
+        assert merged["wall_s"] == pytest.approx(7.0)
