@@ -88,6 +88,15 @@ def _summarize_parser(subparsers) -> argparse.ArgumentParser:
         help="also write the rows and the Welch comparisons as JSON (default with --output: the "
         "output's name with .json, e.g. table.md -> table.json)",
     )
+    parser.add_argument(
+        "--reference",
+        action="append",
+        default=[],
+        metavar="DATASET:MODEL=MEAN+-STD[@SEEDS]",
+        help="a published result to test against (repeatable), in the table's units (percent for ROC-AUC), "
+        "e.g. ogbg-molbace:hodgnn=82.10+-1.45 (the paper's; SEEDS defaults to its 4): adds a column "
+        "with the reference and the Welch p of our seeds against it",
+    )
     return parser
 
 
@@ -236,11 +245,25 @@ def train_command(args: argparse.Namespace) -> int:
 
 def summarize_command(args: argparse.Namespace) -> int:
     from hodgnn.io import atomic_write_json, atomic_write_text
-    from hodgnn.train.results import aggregate, collect_results, compare_to_best, markdown_table, summary_json
+    from hodgnn.train.results import (
+        Reference,
+        aggregate,
+        collect_results,
+        compare_to_best,
+        compare_to_references,
+        markdown_table,
+        summary_json,
+    )
 
+    try:
+        references = [Reference.parse(text) for text in args.reference]
+    except ValueError as error:
+        print(f"hodgnn summarize: {error}", file=sys.stderr)
+        return 2
     rows = aggregate(collect_results(*args.folder))
     comparisons = compare_to_best(rows)
-    table = markdown_table(rows, comparisons)
+    reference_comparisons = compare_to_references(rows, references)
+    table = markdown_table(rows, comparisons, reference_comparisons)
     print(table, end="")
     if args.output is not None:
         atomic_write_text(args.output, table)
@@ -248,7 +271,7 @@ def summarize_command(args: argparse.Namespace) -> int:
     if json_path is None and args.output is not None and args.output.suffix != ".json":
         json_path = args.output.with_suffix(".json")
     if json_path is not None:
-        atomic_write_json(json_path, summary_json(rows, comparisons))
+        atomic_write_json(json_path, summary_json(rows, comparisons, reference_comparisons))
     return 0
 
 

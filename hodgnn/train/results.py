@@ -1,5 +1,6 @@
-"""Result files: reading per-run JSON, the mean +- std table over seeds, and Welch's t-test of every
-model against the best one of its dataset (files are written with :mod:`hodgnn.io`'s atomic writers)."""
+"""Result files: reading per-run JSON, the mean +- std table over seeds, Welch's t-test of every model
+against the best one of its dataset and, optionally, against a published ``mean +- std`` (the paper's
+tables); files are written with :mod:`hodgnn.io`'s atomic writers."""
 
 from __future__ import annotations
 
@@ -8,10 +9,11 @@ import math
 import os
 from collections import Counter
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from hodgnn.train.stats import MIN_SEEDS, SIGNIFICANCE_LEVEL, welch_t_test
+from hodgnn.train.stats import MIN_SEEDS, SIGNIFICANCE_LEVEL, welch_from_stats, welch_t_test
 
 RESULTS_FILE = "results.json"
 
@@ -31,9 +33,15 @@ def mean_std(values: Sequence[float]) -> tuple[float, float]:
     return mean, math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1))
 
 
+def display_units(metric: str) -> tuple[float, int]:
+    """``(scale, decimals)`` of a metric in tables: percentages for ROC-AUC, AP and accuracy (x 100, 2
+    decimals), the metric's own units with 4 decimals for errors."""
+    return (100.0, 2) if metric in ("rocauc", "ap", "accuracy") else (1.0, 4)
+
+
 def format_mean_std(values: Sequence[float], metric: str) -> str:
-    """``mean +- std`` with 4 decimals for errors and 2 for percentages (ROC-AUC, AP, accuracy x 100)."""
-    scale, digits = (100.0, 2) if metric in ("rocauc", "ap", "accuracy") else (1.0, 4)
+    """``mean +- std`` in :func:`display_units`."""
+    scale, digits = display_units(metric)
     mean, std = mean_std([v * scale for v in values])
     return f"{mean:.{digits}f} +- {std:.{digits}f}"
 
@@ -138,6 +146,88 @@ def compare_to_best(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     return summaries
 
 
+PAPER_SEEDS = 4
+"""Seeds behind each number of the paper's tables (4 seeds, implementation notes section 6)."""
+
+
+@dataclass(frozen=True)
+class Reference:
+    """A published result of one model on one dataset, ``mean +- std`` (sample std) over ``num_seeds``
+    seeds, in the units of our tables (:func:`display_units`: percent for ROC-AUC / AP / accuracy).
+
+    Written ``DATASET:MODEL=MEAN+-STD[@SEEDS]`` on the command line (:meth:`parse`), e.g.
+    ``ogbg-molbace:hodgnn=82.10+-1.45`` (the paper's HOD-GNN on molbace, 4 seeds).
+    """
+
+    dataset: str
+    model: str
+    mean: float
+    std: float
+    num_seeds: int = PAPER_SEEDS
+
+    @classmethod
+    def parse(cls, text: str) -> Reference:
+        """The reference written ``DATASET:MODEL=MEAN+-STD[@SEEDS]``; a ``ValueError`` names what is
+        wrong with any other text."""
+        form = "DATASET:MODEL=MEAN+-STD[@SEEDS], e.g. ogbg-molbace:hodgnn=82.10+-1.45"
+        key, equals, value = text.partition("=")
+        dataset, colon, model = key.partition(":")
+        value, at, seeds = value.partition("@")
+        mean, plus_minus, std = value.partition("+-")
+        if not (equals and colon and plus_minus and dataset.strip() and model.strip()):
+            raise ValueError(f"reference {text!r}: expected {form}")
+        try:
+            numbers = float(mean), float(std), int(seeds) if at else PAPER_SEEDS
+        except ValueError:
+            raise ValueError(
+                f"reference {text!r}: MEAN and STD must be numbers, SEEDS an integer ({form})"
+            ) from None
+        if not all(math.isfinite(v) for v in numbers[:2]) or numbers[1] < 0 or numbers[2] < 2:
+            raise ValueError(f"reference {text!r}: needs finite MEAN, STD >= 0 and SEEDS >= 2 ({form})")
+        return cls(dataset.strip(), model.strip(), *numbers)
+
+
+def compare_to_references(
+    rows: Sequence[dict[str, Any]], references: Sequence[Reference]
+) -> list[dict[str, Any]]:
+    """Welch's t-test of every :func:`aggregate` row against the reference of its dataset and model.
+
+    The row's test values are put in :func:`display_units` (the reference's units), and the test runs
+    on the two summaries (:func:`~hodgnn.train.stats.welch_from_stats`): t > 0 when our mean is the
+    larger. Returns one dict per row that has a reference (rows without one are left out).
+    """
+    by_key = {(ref.dataset, ref.model): ref for ref in references}
+    comparisons = []
+    for row in rows:
+        ref = by_key.get((row["dataset"], row["model"]))
+        if ref is None:
+            continue
+        scale, _ = display_units(row["metric"])
+        mean, std = mean_std([v * scale for v in row["test"]])
+        test = welch_from_stats(mean, std, len(row["test"]), ref.mean, ref.std, ref.num_seeds)
+        comparisons.append(
+            {
+                "dataset": row["dataset"],
+                "model": row["model"],
+                "run_name": row["run_name"],
+                "metric": row["metric"],
+                "test_mean": mean,
+                "test_std": std,
+                "num_seeds": len(row["test"]),
+                "reference_mean": ref.mean,
+                "reference_std": ref.std,
+                "reference_seeds": ref.num_seeds,
+                "welch_t": test.t,
+                "welch_df": test.df,
+                "p_value": test.p_value,
+                "significant": None if test.p_value is None else test.p_value < SIGNIFICANCE_LEVEL,
+                "fewer_than_3_seeds": min(len(row["test"]), ref.num_seeds) < MIN_SEEDS,
+                "reason": test.reason,
+            }
+        )
+    return comparisons
+
+
 def format_p_value(p: float | None) -> str:
     """``p`` with 3 decimals (``< 0.001`` below), ``n/a`` when there is none."""
     if p is None:
@@ -145,35 +235,57 @@ def format_p_value(p: float | None) -> str:
     return "< 0.001" if p < 0.001 else f"{p:.3f}"
 
 
+def _p_cell(comparison: dict[str, Any]) -> str:
+    """``p`` with ``*`` when p < SIGNIFICANCE_LEVEL and ``(< 3 seeds)`` when either side has fewer than
+    MIN_SEEDS seeds."""
+    cell = format_p_value(comparison["p_value"]) + (" *" if comparison["significant"] else "")
+    return cell + (" (< 3 seeds)" if comparison["fewer_than_3_seeds"] else "")
+
+
 def _comparison_cells(comparisons: Sequence[dict[str, Any]]) -> dict[tuple[str, str, str], str]:
-    """The ``Welch p vs best`` cell of every compared row: ``best``, or ``p`` with ``*`` when
-    p < SIGNIFICANCE_LEVEL and ``(< 3 seeds)`` when either side has fewer than MIN_SEEDS seeds."""
+    """The ``Welch p vs best`` cell of every compared row: ``best``, or :func:`_p_cell`."""
     cells = {}
     for group in comparisons:
         best_key = (group["dataset"], group["best_model"], group["best_run_name"])
         cells[best_key] = "best" + (" (< 3 seeds)" if group["best_num_seeds"] < MIN_SEEDS else "")
         for c in group["comparisons"]:
-            cell = format_p_value(c["p_value"]) + (" *" if c["significant"] else "")
-            if c["fewer_than_3_seeds"]:
-                cell += " (< 3 seeds)"
-            cells[(group["dataset"], c["model"], c["run_name"])] = cell
+            cells[(group["dataset"], c["model"], c["run_name"])] = _p_cell(c)
+    return cells
+
+
+def _reference_cells(reference_comparisons: Sequence[dict[str, Any]]) -> dict[tuple[str, str, str], str]:
+    """The ``reference (Welch p)`` cell of every row with a reference: ``mean +- std (n), p``."""
+    cells = {}
+    for c in reference_comparisons:
+        _, digits = display_units(c["metric"])
+        cells[_row_key(c)] = (
+            f"{c['reference_mean']:.{digits}f} +- {c['reference_std']:.{digits}f} ({c['reference_seeds']}), "
+            f"p {_p_cell(c)}"
+        )
     return cells
 
 
 def markdown_table(
-    rows: Sequence[dict[str, Any]], comparisons: Sequence[dict[str, Any]] | None = None
+    rows: Sequence[dict[str, Any]],
+    comparisons: Sequence[dict[str, Any]] | None = None,
+    reference_comparisons: Sequence[dict[str, Any]] | None = None,
 ) -> str:
     """A markdown table of :func:`aggregate` rows (mean +- sample std over seeds).
 
-    With ``comparisons`` from :func:`compare_to_best` (and at least one group), a last column gives each
+    With ``comparisons`` from :func:`compare_to_best` (and at least one group), a column gives each
     row's Welch p against the best row of its dataset, with a footnote explaining the markers, and a
-    model that appears more than once in a dataset is shown with its run name's last part.
+    model that appears more than once in a dataset is shown with its run name's last part. With
+    ``reference_comparisons`` from :func:`compare_to_references`, a last column gives the reference
+    ``mean +- std (seeds)`` and the Welch p of our seeds against it.
     """
     cells = _comparison_cells(comparisons) if comparisons else {}
+    reference_cells = _reference_cells(reference_comparisons) if reference_comparisons else {}
     names = Counter((row["dataset"], row["model"]) for row in rows)
     header = "| dataset | model | metric | seeds | test | val | params | s/epoch | epochs | device |"
     if cells:
         header += " Welch p vs best |"
+    if reference_cells:
+        header += " reference (Welch p) |"
     lines = [header, "|" + "---|" * (header.count("|") - 1)]
     for row in rows:
         arrow = "↑" if row["higher_is_better"] else "↓"
@@ -188,6 +300,8 @@ def markdown_table(
         )
         if cells:
             line += f" {cells.get(_row_key(row), '')} |"
+        if reference_cells:
+            line += f" {reference_cells.get(_row_key(row), '')} |"
         lines.append(line)
     if cells:
         lines.append("")
@@ -196,18 +310,32 @@ def markdown_table(
             f"dataset (by mean); * p < {SIGNIFICANCE_LEVEL:g} (the paper's threshold); "
             f"(< {MIN_SEEDS} seeds): either side has fewer than {MIN_SEEDS} seeds; n/a: fewer than 2 seeds."
         )
+    if reference_cells:
+        lines.append("")
+        lines.append(
+            "reference (Welch p): the published test mean +- std (seeds) given with --reference, and the "
+            "two-sided Welch's t-test of our seeds against it from the two summaries, with the same markers."
+        )
     return "\n".join(lines) + "\n"
 
 
-def summary_json(rows: Sequence[dict[str, Any]], comparisons: Sequence[dict[str, Any]]) -> dict[str, Any]:
+def summary_json(
+    rows: Sequence[dict[str, Any]],
+    comparisons: Sequence[dict[str, Any]],
+    reference_comparisons: Sequence[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
     """The ``summary.json`` of ``hodgnn summarize``: the :func:`aggregate` rows (as the runner writes
-    them) and the :func:`compare_to_best` groups."""
-    return {
+    them), the :func:`compare_to_best` groups and, when references were given, the
+    :func:`compare_to_references` records."""
+    summary = {
         "rows": list(rows),
         "comparisons": list(comparisons),
         "significance_level": SIGNIFICANCE_LEVEL,
         "min_seeds": MIN_SEEDS,
     }
+    if reference_comparisons:
+        summary["reference_comparisons"] = list(reference_comparisons)
+    return summary
 
 
 def collect_results(folder: str | os.PathLike, *more: str | os.PathLike) -> list[dict[str, Any]]:

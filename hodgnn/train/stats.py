@@ -138,11 +138,40 @@ def welch_t_test(
         return WelchResult(None, None, None, "non-finite metric value")
     mean1, var1 = _mean_var(first)
     mean2, var2 = _mean_var(second)
-    se1, se2 = var1 / len(first), var2 / len(second)
+    return _welch(mean1, var1, len(first), mean2, var2, len(second), use_scipy)
+
+
+def welch_from_stats(
+    mean1: float,
+    std1: float,
+    n1: int,
+    mean2: float,
+    std2: float,
+    n2: int,
+    use_scipy: bool | None = None,
+) -> WelchResult:
+    """Welch's t-test from summary statistics: means, sample standard deviations (ddof = 1) and sample
+    sizes, e.g. a published ``mean +- std`` over ``n`` seeds against our seeds. Same conventions as
+    :func:`welch_t_test` (t > 0 when the first mean is larger; no test below 2 samples a side)."""
+    values = (mean1, std1, mean2, std2)
+    if n1 < 2 or n2 < 2:
+        return WelchResult(None, None, None, f"fewer than 2 seeds ({n1} vs {n2})")
+    if not all(math.isfinite(float(v)) for v in values):
+        return WelchResult(None, None, None, "non-finite metric value")
+    if std1 < 0 or std2 < 0:
+        raise ValueError(f"standard deviations must be >= 0, got {std1} and {std2}")
+    return _welch(float(mean1), float(std1) ** 2, n1, float(mean2), float(std2) ** 2, n2, use_scipy)
+
+
+def _welch(
+    mean1: float, var1: float, n1: int, mean2: float, var2: float, n2: int, use_scipy: bool | None
+) -> WelchResult:
+    """The test of the module docstring from means, sample variances and sizes (n1, n2 >= 2)."""
+    se1, se2 = var1 / n1, var2 / n2
     if se1 + se2 == 0.0:
         if mean1 == mean2:
             return WelchResult(0.0, None, 1.0, "both variances zero, equal means")
         return WelchResult(math.copysign(math.inf, mean1 - mean2), None, 0.0, "both variances zero")
     t = (mean1 - mean2) / math.sqrt(se1 + se2)
-    df = (se1 + se2) ** 2 / (se1**2 / (len(first) - 1) + se2**2 / (len(second) - 1))
+    df = (se1 + se2) ** 2 / (se1**2 / (n1 - 1) + se2**2 / (n2 - 1))
     return WelchResult(t, df, student_t_two_sided_p(t, df, use_scipy=use_scipy))

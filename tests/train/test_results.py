@@ -11,6 +11,7 @@ import pytest
 
 from hodgnn.io import atomic_write_json
 from hodgnn.train.results import (
+    Reference,
     aggregate,
     collect_results,
     compare_to_best,
@@ -219,3 +220,63 @@ def test_markdown_table_without_comparisons_is_unchanged(comparison_folder):
     same_model = [dict(r, model="gin", run_name=f"grid/gin_h{i}") for i, r in enumerate(rows[2:4])]
     table = markdown_table(same_model, compare_to_best(same_model))
     assert "| zinc | gin (gin_h0) |" in table and "| zinc | gin (gin_h1) |" in table
+
+
+def test_reference_is_parsed_with_the_paper_seeds_by_default():
+    assert Reference.parse("ogbg-molbace:hodgnn=82.10+-1.45") == Reference(
+        "ogbg-molbace", "hodgnn", 82.1, 1.45, 4
+    )
+    assert Reference.parse(" zinc : gin = 0.163+-0.004@10") == Reference("zinc", "gin", 0.163, 0.004, 10)
+    for text, problem in [
+        ("ogbg-molbace=82.10+-1.45", "expected DATASET:MODEL"),
+        ("ogbg-molbace:hodgnn=82.10", "expected DATASET:MODEL"),
+        ("ogbg-molbace:hodgnn=high+-1.45", "must be numbers"),
+        ("ogbg-molbace:hodgnn=82.10+-1.45@four", "must be numbers"),
+        ("ogbg-molbace:hodgnn=82.10+--1.45", "STD >= 0"),
+        ("ogbg-molbace:hodgnn=82.10+-1.45@1", "SEEDS >= 2"),
+        ("ogbg-molbace:hodgnn=nan+-1.45", "finite MEAN"),
+    ]:
+        with pytest.raises(ValueError, match=problem):
+            Reference.parse(text)
+
+
+def test_summarize_tests_rows_against_references_in_table_units(comparison_folder, capsys):
+    scipy_stats = pytest.importorskip("scipy.stats")
+    from hodgnn.cli import main
+
+    folder, seeds = comparison_folder
+    references = ["molbace:hodgnn=82.10+-1.45", "zinc:gin=0.1630+-0.0040@10", "zinc:absent=0.1+-0.01"]
+    args = ["summarize", str(folder / "runs"), "--json", str(folder / "s.json")]
+    assert main(args + [f"--reference={r}" for r in references]) == 0
+    printed = capsys.readouterr().out
+    records = {(c["dataset"], c["model"]): c for c in read_json(folder / "s.json")["reference_comparisons"]}
+    assert list(records) == [("molbace", "hodgnn"), ("zinc", "gin")]  # rows without a reference: none
+    ours = [100 * v for v in seeds["molbace", "hodgnn", "rocauc"]]  # ROC-AUC in percent, as the paper's
+    expected = scipy_stats.ttest_ind_from_stats(
+        statistics.mean(ours), statistics.stdev(ours), 3, 82.10, 1.45, 4, equal_var=False
+    )
+    bace = records["molbace", "hodgnn"]
+    assert bace["test_mean"] == pytest.approx(82.0) and bace["reference_seeds"] == 4
+    assert bace["welch_t"] == pytest.approx(float(expected.statistic), rel=1e-9)
+    assert bace["p_value"] == pytest.approx(float(expected.pvalue), rel=1e-9)
+    gin = records["zinc", "gin"]
+    expected = scipy_stats.ttest_ind_from_stats(
+        statistics.mean(seeds["zinc", "gin", "mae"]),
+        statistics.stdev(seeds["zinc", "gin", "mae"]),
+        4,
+        0.163,
+        0.004,
+        10,
+        equal_var=False,
+    )
+    assert gin["p_value"] == pytest.approx(float(expected.pvalue), rel=1e-9) and gin["significant"]
+    lines = printed.splitlines()
+    assert lines[0].endswith("| Welch p vs best | reference (Welch p) |")
+    bace_line = next(line for line in lines if line.startswith("| molbace | hodgnn |"))
+    assert bace_line.endswith(f"| best | 82.10 +- 1.45 (4), p {bace['p_value']:.3f} |")
+    gin_line = next(line for line in lines if line.startswith("| zinc | gin |"))
+    assert gin_line.endswith(f"| best | 0.1630 +- 0.0040 (10), p {gin['p_value']:.3f} * |")
+    assert next(line for line in lines if line.startswith("| zinc | gine |")).endswith(" |  |")
+
+    assert main(["summarize", str(folder / "runs"), "--reference", "molbace=82.1"]) == 2
+    assert "expected DATASET:MODEL=MEAN+-STD" in capsys.readouterr().err

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import math
+import statistics
 
 import pytest
 
@@ -114,3 +115,41 @@ def test_edge_cases():
     assert nan.p_value is None and nan.reason == "non-finite metric value"
     assert apart.to_dict() == {"t": -math.inf, "df": None, "p_value": 0.0, "reason": apart.reason}
     assert SIGNIFICANCE_LEVEL == 0.2 and MIN_SEEDS == 3
+
+
+@pytest.mark.parametrize("use_scipy", [False, None])
+@pytest.mark.parametrize(
+    "summary",
+    [
+        (80.63, 1.63, 4, 82.10, 1.45, 4),  # our molbace HOD-GNN against the paper's
+        (75.26, 0.68, 4, 77.99, 0.71, 4),  # moltox21
+        (0.0183, 0.002, 3, 0.0012, 0.0001, 4),  # unequal sizes, variance ratio 400
+        (1.0, 0.0, 4, 1.2, 0.3, 2),  # one variance zero
+    ],
+)
+def test_welch_from_stats_matches_scipy_ttest_ind_from_stats(summary, use_scipy):
+    scipy_stats = pytest.importorskip("scipy.stats")
+    mean1, std1, n1, mean2, std2, n2 = summary
+    expected = scipy_stats.ttest_ind_from_stats(mean1, std1, n1, mean2, std2, n2, equal_var=False)
+    result = stats.welch_from_stats(*summary, use_scipy=use_scipy)
+    assert result.reason is None
+    assert result.t == pytest.approx(float(expected.statistic), rel=1e-12)
+    assert result.p_value == pytest.approx(float(expected.pvalue), rel=1e-10, abs=1e-14)
+
+
+@pytest.mark.parametrize("first, second", SAMPLES[:4])
+def test_welch_from_stats_equals_the_test_on_the_samples(first, second):
+    mean_std = [(statistics.mean(v), statistics.stdev(v), len(v)) for v in (first, second)]
+    from_stats = stats.welch_from_stats(*mean_std[0], *mean_std[1], use_scipy=False)
+    from_samples = welch_t_test(first, second, use_scipy=False)
+    assert from_stats.t == pytest.approx(from_samples.t, rel=1e-9)
+    assert from_stats.df == pytest.approx(from_samples.df, rel=1e-9)
+    assert from_stats.p_value == pytest.approx(from_samples.p_value, rel=1e-9, abs=1e-14)
+
+
+def test_welch_from_stats_edge_cases():
+    assert stats.welch_from_stats(1.0, 0.1, 1, 2.0, 0.1, 4).reason == "fewer than 2 seeds (1 vs 4)"
+    assert stats.welch_from_stats(float("nan"), 0.1, 4, 2.0, 0.1, 4).reason == "non-finite metric value"
+    assert stats.welch_from_stats(2.0, 0.0, 4, 2.0, 0.0, 4).p_value == 1.0
+    with pytest.raises(ValueError, match="standard deviations must be >= 0"):
+        stats.welch_from_stats(1.0, -0.1, 4, 2.0, 0.1, 4)
