@@ -126,21 +126,8 @@ def test_hod_silu_separates_pairs_that_marking_separates(brec):
     assert checked >= 3
 
 
-def test_summary_and_table_count_only_reliable_separations():
-    from hodgnn.expressivity.brec import PairResult
-
-    def result(pair_id, category, separated, reliable):
-        return PairResult(
-            pair_id, category, 100.0, 1.0, separated, reliable, separated and reliable, 1, 0.1, 0.1
-        )
-
-    results = [
-        result(0, "basic", True, True),
-        result(1, "basic", True, False),
-        result(110, "strongly_regular", True, True),
-        result(380, "distance_regular", False, True),
-    ]
-    summary = summarize(results)
+def test_summary_and_table_count_only_reliable_separations(pair_results):
+    summary = summarize(pair_results)
     assert summary["categories"]["basic"] == {
         "counted": 1,
         "separated": 2,

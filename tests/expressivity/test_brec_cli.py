@@ -16,19 +16,8 @@ BREC_FILE = resolve_data_root() / "brec" / "brec_v3.npy.xz"
 needs_data = pytest.mark.skipif(not BREC_FILE.is_file(), reason=f"{BREC_FILE} not available")
 
 
-def test_table_shows_counted_over_evaluated_per_category_and_group():
-    def result(pair_id, category, separated, reliable):
-        return PairResult(
-            pair_id, category, 100.0, 1.0, separated, reliable, separated and reliable, 1, 0.1, 0.1
-        )
-
-    results = [
-        result(0, "basic", True, True),
-        result(1, "basic", True, False),
-        result(110, "strongly_regular", True, True),
-        result(380, "distance_regular", False, True),
-    ]
-    table = markdown_table({"m": {"summary": summarize(results), "wall_s": 3.0}}).splitlines()
+def test_table_shows_counted_over_evaluated_per_category_and_group(pair_results):
+    table = markdown_table({"m": {"summary": summarize(pair_results), "wall_s": 3.0}}).splitlines()
     assert table[0].startswith("| model | Basic (60) | Simple reg. (50) | Strongly reg. (50) |")
     assert table[2] == "| m | 1/2 | - | 1/1 | - | 0/1 | 1/2 | 1/2 | - | - | 2/4 | 1 | 0 | 3 s |"
 
