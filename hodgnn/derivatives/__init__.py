@@ -3,7 +3,7 @@
 from hodgnn.derivatives import pyg_rules  # noqa: F401  (registers the rules of PyG's layers)
 from hodgnn.derivatives.activations import ACTIVATIONS, Activation, resolve_activation
 from hodgnn.derivatives.engine import graph_derivatives, mixed_derivatives, node_derivatives
-from hodgnn.derivatives.memory import MemoryBudgetError
+from hodgnn.derivatives.memory import MemoryBudgetError, MemoryCheck, recorded_estimates
 from hodgnn.derivatives.plan import BasePlan, LayerPlan, NodeStep, UnsupportedModuleError
 from hodgnn.derivatives.rules import lower
 from hodgnn.derivatives.support import (
@@ -24,6 +24,8 @@ __all__ = [
     "UnsupportedModuleError",
     "lower",
     "MemoryBudgetError",
+    "MemoryCheck",
+    "recorded_estimates",
     "MixedDerivatives",
     "NodeDerivatives",
     "PairSupport",

@@ -68,7 +68,9 @@ the node-level primal values, activation coefficients of orders :math:`0..k` (:m
 from __future__ import annotations
 
 import os
-from dataclasses import fields, is_dataclass
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field, fields, is_dataclass
 from typing import Protocol
 
 from torch import Tensor
@@ -111,12 +113,67 @@ class MemoryBudgetError(RuntimeError):
         return (type(self), (self.estimate_bytes, self.budget_bytes, self.what))
 
 
+@dataclass(frozen=True)
+class MemoryCheck:
+    """One memory check: what was estimated, the estimate and the budget, in bytes."""
+
+    what: str
+    estimate_bytes: int
+    budget_bytes: int
+
+    @property
+    def exceeds_budget(self) -> bool:
+        return self.estimate_bytes > self.budget_bytes
+
+
+class DryRunStop(Exception):
+    """Raised by the check that a :func:`recorded_estimates` block stops at, and caught by that block."""
+
+
+@dataclass
+class _Recorder:
+    stop_at: str | None
+    checks: list[MemoryCheck] = field(default_factory=list)
+
+
+_RECORDERS: list[_Recorder] = []
+
+
+@contextmanager
+def recorded_estimates(stop_at: str | None = None) -> Iterator[list[MemoryCheck]]:
+    """Record every memory check made inside the block, in order, as :class:`MemoryCheck` records.
+
+    With ``stop_at`` (a check's ``what``, e.g. ``"the mixed derivative tensors"``), that check stops
+    the block right after it is recorded, before the allocation it guards: a dry run that states what
+    a model would need on a batch without computing it. A check above the budget before it raises
+    :class:`MemoryBudgetError` as usual (after being recorded). Example::
+
+        with recorded_estimates("the mixed derivative tensors") as checks:
+            model(batch)
+        print([(c.what, c.estimate_bytes, c.exceeds_budget) for c in checks])
+    """
+    recorder = _Recorder(stop_at)
+    _RECORDERS.append(recorder)
+    try:
+        yield recorder.checks
+    except DryRunStop:
+        pass
+    finally:
+        _RECORDERS.remove(recorder)
+
+
 def check_memory(estimate: int, budget: int | None, what: str) -> None:
     """Raise :class:`MemoryBudgetError` stating the estimate when it exceeds ``budget`` (bytes;
-    ``None``: ``$HODGNN_MEMORY_BUDGET``, else 8 GiB)."""
+    ``None``: ``$HODGNN_MEMORY_BUDGET``, else 8 GiB). Inside :func:`recorded_estimates` the check is
+    recorded first, and the block's ``stop_at`` check raises :class:`DryRunStop`."""
     budget = default_memory_budget() if budget is None else budget
-    if estimate > budget:
-        raise MemoryBudgetError(int(estimate), int(budget), what)
+    check = MemoryCheck(what, int(estimate), int(budget))
+    for recorder in _RECORDERS:
+        recorder.checks.append(check)
+    if any(recorder.stop_at == what for recorder in _RECORDERS):
+        raise DryRunStop(what)
+    if check.exceeds_budget:
+        raise MemoryBudgetError(check.estimate_bytes, check.budget_bytes, what)
 
 
 INDEX_BYTES = 8

@@ -12,7 +12,14 @@ import pytest
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from hodgnn.derivatives import MemoryBudgetError, build_pair_support, mixed_derivatives, node_derivatives
+from hodgnn.derivatives import (
+    MemoryBudgetError,
+    MemoryCheck,
+    build_pair_support,
+    mixed_derivatives,
+    node_derivatives,
+    recorded_estimates,
+)
 from hodgnn.derivatives.memory import (
     bivariate_intermediates,
     mixed_derivative_bytes,
@@ -128,6 +135,47 @@ def test_the_guard_uses_the_estimate(kind):
     assert info.value.estimate_bytes == estimate
     assert info.value.budget_bytes == estimate - 1
     assert "derivative tensors" in info.value.what
+
+
+def test_recorded_estimates_dry_run_stops_before_the_computation(monkeypatch):
+    """A dry run records every check in order, with the documented estimates, and stops at the named
+    check before the engine propagates anything; the budget still applies to the earlier checks."""
+    from hodgnn.derivatives import engine
+
+    case = next(c for c in CASES if c[0] == "mixed")
+    m = case[5]
+    base, x, edge_index, edge_attr = _setup(*case)
+    estimate = _estimate("mixed", base, x, edge_index, m)
+
+    def must_not_run(*args, **kwargs):
+        raise AssertionError("the dry run propagated jets")
+
+    monkeypatch.setattr(engine, "_propagate", must_not_run)
+    with recorded_estimates("the mixed derivative tensors") as checks:
+        mixed_derivatives(base, x, edge_index, m, edge_attr, memory_budget=10 * estimate)
+    assert list(dict.fromkeys(c.what for c in checks)) == [  # the support checks run once per layer
+        "the pair support",
+        "the triple support",
+        "the mixed derivative tensors",
+    ]
+    assert checks[-1] == MemoryCheck("the mixed derivative tensors", estimate, 10 * estimate)
+    assert not any(c.exceeds_budget for c in checks)
+
+    pair_support = checks[0].estimate_bytes  # a budget below the first check: the guard stops there
+    with (
+        pytest.raises(MemoryBudgetError) as info,
+        recorded_estimates("the mixed derivative tensors") as early,
+    ):
+        mixed_derivatives(base, x, edge_index, m, edge_attr, memory_budget=pair_support - 1)
+    assert info.value.what == "the pair support" and len(early) == 1 and early[0].exceeds_budget
+
+    with recorded_estimates() as outer:  # no stop: nested blocks both record; the guard raises as usual
+        with recorded_estimates() as inner, pytest.raises(MemoryBudgetError):
+            mixed_derivatives(base, x, edge_index, m, edge_attr, memory_budget=estimate - 1)
+    assert outer == inner and inner[-1] == MemoryCheck("the mixed derivative tensors", estimate, estimate - 1)
+    from hodgnn.derivatives.memory import _RECORDERS
+
+    assert _RECORDERS == []  # nothing records outside the blocks
 
 
 class _CountProducts(TorchDispatchMode):
