@@ -28,6 +28,12 @@ TEMPLATES = Path(__file__).resolve().parent / "templates"
 
 # page -> (module with render(payload) / plot(payload, path), results JSON, page, plot or None)
 PAGES: dict[str, tuple[str, Path, Path, Path | None]] = {
+    "brec_memory_guard": (
+        "benchmarks.brec_memory_guard",
+        RESULTS_DIR / "brec_memory_guard.json",
+        PAGES_DIR / "brec_memory_guard.md",
+        None,
+    ),
     "derivatives": (
         "benchmarks.derivatives_report",
         RESULTS_DIR / "derivatives.json",

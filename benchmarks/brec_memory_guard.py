@@ -1,0 +1,186 @@
+"""What the memory guard says of a BREC model on each pair, without training it: a dry run.
+
+For every pair, the variant is built as ``hodgnn brec`` builds it
+(:func:`~hodgnn.expressivity.brec.evaluate_pair`: the RPC seed, the pair's transforms) and its first RPC
+batch (``batch_size`` graphs; every batch holds relabelled copies of the same two graphs, so every batch
+has the same supports and estimates) goes through the model inside
+:func:`hodgnn.derivatives.recorded_estimates`, which records every memory check and stops at the one that
+guards the model's largest tensors (``the mixed derivative tensors`` for 2-HOD, ``the derivative
+tensors`` for 1-HOD, ``the DS-GNN subgraph bag``) before allocating them. A pair is *stopped* when one of
+its checks exceeds the budget (``$HODGNN_MEMORY_BUDGET``, else 8 GiB): ``hodgnn brec`` then records it as
+not run, with that estimate.
+
+    python -m benchmarks.brec_memory_guard              # hod2 on 4-vertex + distance-regular
+    python -m benchmarks.brec_memory_guard --models hod2,ds_gnn --categories cfi
+    python -m benchmarks.brec_memory_guard --render     # the page from the JSON only
+
+Writes ``benchmarks/results/brec_memory_guard.json`` and ``docs/results/brec_memory_guard.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+if __package__ in (None, ""):  # run as a script: make the ``benchmarks`` package importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks.common import load_average, machine_summary
+from benchmarks.render import PAGES, fill, table, write_page
+from hodgnn.environment import utc_now
+from hodgnn.io import atomic_write_json
+
+_, JSON_PATH, MARKDOWN_PATH, _ = PAGES["brec_memory_guard"]
+DEFAULT_CATEGORIES = "4_vertex_condition,distance_regular"
+
+
+def stop_check(variant) -> str:
+    """The check that guards the largest tensors of a variant: the dry run stops there."""
+    if variant.model == "ds_gnn":
+        return "the DS-GNN subgraph bag"
+    if variant.options.get("k") == 2:
+        return "the mixed derivative tensors"
+    return "the derivative tensors"
+
+
+def dry_run_pair(variant, pair, config) -> dict[str, Any]:
+    """The memory checks of ``variant``'s first RPC batch on ``pair`` (largest estimate per check)."""
+    import torch
+    from torch_geometric.loader import DataLoader
+
+    from hodgnn.data.brec import brec_info
+    from hodgnn.derivatives import MemoryBudgetError, recorded_estimates
+    from hodgnn.expressivity.models import build_variant, cast_graphs, prepare_graphs
+
+    dtype = getattr(torch, config.dtype)
+    model = build_variant(variant, brec_info(config.output_dim), config.seed).to(dtype)
+    graphs = cast_graphs(prepare_graphs(model, pair.graphs), dtype)
+    batch = next(iter(DataLoader(graphs, batch_size=config.batch_size, shuffle=False)))
+    model.train()
+    start = time.perf_counter()
+    stopped_by = None
+    with torch.no_grad(), recorded_estimates(stop_check(variant)) as checks:
+        try:
+            model(batch)
+        except MemoryBudgetError as error:
+            stopped_by = error.what
+    estimates: dict[str, int] = {}
+    for check in checks:
+        estimates[check.what] = max(estimates.get(check.what, 0), check.estimate_bytes)
+    budget = checks[-1].budget_bytes if checks else None
+    over = [check.what for check in checks if check.exceeds_budget]
+    return {
+        "pair_id": pair.pair_id,
+        "category": pair.category,
+        "nodes": int(pair.graphs[0].num_nodes),
+        "edges": int(pair.graphs[0].edge_index.size(1) // 2),
+        "batch_graphs": int(batch.num_graphs),
+        "estimates_bytes": estimates,
+        "budget_bytes": budget,
+        "reached": checks[-1].what if checks else None,
+        "stopped_by": stopped_by or (over[0] if over else None),
+        "dry_run_s": time.perf_counter() - start,
+    }
+
+
+def measure(models: list[str], pair_ids: list[int], threads: int, command: str, log=print) -> dict[str, Any]:
+    import torch
+
+    from hodgnn.data.brec import BRECDataset
+    from hodgnn.derivatives.memory import default_memory_budget
+    from hodgnn.expressivity.brec import RPCConfig
+    from hodgnn.expressivity.models import resolve_variant
+
+    torch.set_num_threads(threads)
+    dataset, config = BRECDataset(), RPCConfig()
+    records = {}
+    for name in models:
+        variant = resolve_variant(name)
+        rows = []
+        for pair_id in pair_ids:
+            rows.append(dry_run_pair(variant, dataset.pair(pair_id), config))
+            r = rows[-1]
+            largest = max(r["estimates_bytes"].values(), default=0)
+            log(
+                f"[{name}] pair {pair_id} ({r['category']}, n={r['nodes']}): largest estimate "
+                f"{largest / 2**30:.2f} GiB, {'stopped by ' + r['stopped_by'] if r['stopped_by'] else 'runs'}"
+                f" ({r['dry_run_s']:.1f} s)"
+            )
+        records[name] = {"options": variant.options, "stop_check": stop_check(variant), "pairs": rows}
+    return {
+        "benchmark": "brec_memory_guard",
+        "command": command,
+        "date": utc_now(),
+        "machine": machine_summary(),
+        "torch": torch.__version__,
+        "threads": threads,
+        "load_average_before": load_average(),
+        "budget_bytes": default_memory_budget(),
+        "rpc_batch_size": config.batch_size,
+        "models": records,
+    }
+
+
+def render(payload: dict[str, Any]) -> str:
+    gib = 2**30
+    sections = []
+    for name, record in payload["models"].items():
+        checks = list(dict.fromkeys(w for r in record["pairs"] for w in r["estimates_bytes"]))
+        rows = []
+        for r in record["pairs"]:
+            cells = [r["pair_id"], r["category"], r["nodes"], r["edges"]]
+            cells += [
+                f"{r['estimates_bytes'][w] / gib:.2f}" if w in r["estimates_bytes"] else "-" for w in checks
+            ]
+            cells.append(f"stopped: {r['stopped_by']}" if r["stopped_by"] else "runs")
+            rows.append(cells)
+        stopped = sum(r["stopped_by"] is not None for r in record["pairs"])
+        header = ["pair", "category", "nodes", "edges", *[f"{w} (GiB)" for w in checks], "guard"]
+        sections.append(
+            f"## {name} ({record['options']}): {stopped} of {len(record['pairs'])} pairs stopped\n"
+        )
+        sections.append("\n".join(table(header, rows)) + "\n")
+    return fill(
+        "brec_memory_guard.md",
+        command=payload["command"],
+        date=payload["date"],
+        machine=payload["machine"],
+        torch=payload["torch"],
+        threads=payload["threads"],
+        budget_gib=payload["budget_bytes"] / gib,
+        batch_size=payload["rpc_batch_size"],
+        sections="\n".join(sections),
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    from hodgnn.data.brec import select_pair_ids
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--models", default="hod2", help="comma-separated BREC variants (default hod2)")
+    parser.add_argument("--categories", default=DEFAULT_CATEGORIES, help=f"default {DEFAULT_CATEGORIES}")
+    parser.add_argument(
+        "--pairs", default=None, help="explicit comma-separated pair ids (overrides --categories)"
+    )
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--render", action="store_true", help="only render the page from the JSON")
+    args = parser.parse_args(argv)
+    if not args.render:
+        if args.pairs:
+            pair_ids = [int(p) for p in args.pairs.split(",")]
+        else:
+            pair_ids = select_pair_ids(args.categories.split(","))
+        command = " ".join(
+            ["python -m benchmarks.brec_memory_guard", *(argv if argv is not None else sys.argv[1:])]
+        )
+        payload = measure(args.models.split(","), pair_ids, args.threads, command)
+        atomic_write_json(JSON_PATH, payload)
+    print(f"wrote {write_page('brec_memory_guard')}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
