@@ -89,6 +89,12 @@ def _summarize_parser(subparsers) -> argparse.ArgumentParser:
         "output's name with .json, e.g. table.md -> table.json)",
     )
     parser.add_argument(
+        "--from-summaries",
+        action="store_true",
+        help="read the rows of the summary.json files below the folders (e.g. the committed "
+        "docs/results/runs/<dataset>/<model>/summary.json) instead of the runs' results.json",
+    )
+    parser.add_argument(
         "--reference",
         action="append",
         default=[],
@@ -249,6 +255,7 @@ def summarize_command(args: argparse.Namespace) -> int:
         Reference,
         aggregate,
         collect_results,
+        collect_summary_rows,
         compare_to_best,
         compare_to_references,
         markdown_table,
@@ -260,7 +267,15 @@ def summarize_command(args: argparse.Namespace) -> int:
     except ValueError as error:
         print(f"hodgnn summarize: {error}", file=sys.stderr)
         return 2
-    rows = aggregate(collect_results(*args.folder))
+    try:
+        rows = (
+            collect_summary_rows(*args.folder)
+            if args.from_summaries
+            else aggregate(collect_results(*args.folder))
+        )
+    except ValueError as error:
+        print(f"hodgnn summarize: {error}", file=sys.stderr)
+        return 2
     comparisons = compare_to_best(rows)
     reference_comparisons = compare_to_references(rows, references)
     table = markdown_table(rows, comparisons, reference_comparisons)

@@ -280,3 +280,34 @@ def test_summarize_tests_rows_against_references_in_table_units(comparison_folde
 
     assert main(["summarize", str(folder / "runs"), "--reference", "molbace=82.1"]) == 2
     assert "expected DATASET:MODEL=MEAN+-STD" in capsys.readouterr().err
+
+
+def test_summarize_from_committed_summaries_makes_the_same_table(comparison_folder, capsys):
+    from hodgnn.cli import main
+
+    folder, _ = comparison_folder
+    committed = folder / "committed"
+    for dataset in ("zinc", "molbace"):  # one summary.json per dataset, as committed under docs/results/runs
+        assert (
+            main(
+                [
+                    "summarize",
+                    str(folder / "runs" / dataset),
+                    "--json",
+                    str(committed / dataset / "summary.json"),
+                ]
+            )
+            == 0
+        )
+    capsys.readouterr()
+    reference = "--reference=molbace:hodgnn=82.10+-1.45"
+    assert main(["summarize", str(folder / "runs"), reference]) == 0
+    from_runs = capsys.readouterr().out
+    assert main(["summarize", "--from-summaries", str(committed), str(committed / "zinc"), reference]) == 0
+    assert capsys.readouterr().out == from_runs  # each row once, though zinc is found twice
+
+    conflicting = read_json(committed / "zinc" / "summary.json")
+    conflicting["rows"][0]["test"] = [0.0, 0.0]
+    atomic_write_json(committed / "copy" / "summary.json", conflicting)
+    assert main(["summarize", "--from-summaries", str(committed)]) == 2
+    assert "differs from the same row in another summary" in capsys.readouterr().err
