@@ -130,7 +130,7 @@ class DryRunStop(Exception):
     """Raised by the check that a :func:`recorded_estimates` block stops at, and caught by that block."""
 
 
-@dataclass
+@dataclass(eq=False)  # compared by identity: nested blocks may hold equal records
 class _Recorder:
     stop_at: str | None
     checks: list[MemoryCheck] = field(default_factory=list)
