@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from hodgnn.train.stats import MIN_SEEDS, SIGNIFICANCE_LEVEL, welch_from_stats, welch_t_test
+from hodgnn.train.stats import MIN_SEEDS, SIGNIFICANCE_LEVEL, WelchResult, welch_from_stats, welch_t_test
 
 RESULTS_FILE = "results.json"
 
@@ -87,6 +87,20 @@ def _row_key(row: dict[str, Any]) -> tuple[str, str, str]:
     return row["dataset"], row["model"], row["run_name"]
 
 
+def _welch_fields(test: WelchResult, num_seeds: int, other_seeds: int) -> dict[str, Any]:
+    """The fields of one comparison record: Welch's t, df, p and reason, whether p <
+    :data:`SIGNIFICANCE_LEVEL`, and ``fewer_than_3_seeds`` when either side has fewer than
+    :data:`MIN_SEEDS` seeds."""
+    return {
+        "welch_t": test.t,
+        "welch_df": test.df,
+        "p_value": test.p_value,
+        "significant": None if test.p_value is None else test.p_value < SIGNIFICANCE_LEVEL,
+        "fewer_than_3_seeds": min(num_seeds, other_seeds) < MIN_SEEDS,
+        "reason": test.reason,
+    }
+
+
 def compare_to_best(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     """Welch's t-test of each :func:`aggregate` row's test values against the best row of its group.
 
@@ -121,12 +135,7 @@ def compare_to_best(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
                     "run_name": row["run_name"],
                     "test_mean": row["test_mean_std"][0],
                     "num_seeds": len(row["seeds"]),
-                    "welch_t": test.t,
-                    "welch_df": test.df,
-                    "p_value": test.p_value,
-                    "significant": None if test.p_value is None else test.p_value < SIGNIFICANCE_LEVEL,
-                    "fewer_than_3_seeds": min(len(row["seeds"]), len(best["seeds"])) < MIN_SEEDS,
-                    "reason": test.reason,
+                    **_welch_fields(test, len(row["seeds"]), len(best["seeds"])),
                 }
             )
         summaries.append(
@@ -217,12 +226,7 @@ def compare_to_references(
                 "reference_mean": ref.mean,
                 "reference_std": ref.std,
                 "reference_seeds": ref.num_seeds,
-                "welch_t": test.t,
-                "welch_df": test.df,
-                "p_value": test.p_value,
-                "significant": None if test.p_value is None else test.p_value < SIGNIFICANCE_LEVEL,
-                "fewer_than_3_seeds": min(len(row["test"]), ref.num_seeds) < MIN_SEEDS,
-                "reason": test.reason,
+                **_welch_fields(test, len(row["test"]), ref.num_seeds),
             }
         )
     return comparisons
