@@ -30,6 +30,7 @@ if __package__ in (None, ""):  # run as a script: make the ``benchmarks`` packag
 
 from benchmarks.common import load_average, machine_summary
 from benchmarks.render import PAGES, fill, table, write_page
+from hodgnn.derivatives.memory import DERIVATIVE_TENSORS, MIXED_DERIVATIVE_TENSORS, SUBGRAPH_BAG
 from hodgnn.environment import utc_now
 from hodgnn.io import atomic_write_json
 
@@ -40,10 +41,10 @@ DEFAULT_CATEGORIES = "4_vertex_condition,distance_regular"
 def stop_check(variant) -> str:
     """The check that guards the largest tensors of a variant: the dry run stops there."""
     if variant.model == "ds_gnn":
-        return "the DS-GNN subgraph bag"
+        return SUBGRAPH_BAG
     if variant.options.get("k") == 2:
-        return "the mixed derivative tensors"
-    return "the derivative tensors"
+        return MIXED_DERIVATIVE_TENSORS
+    return DERIVATIVE_TENSORS
 
 
 def dry_run_pair(variant, pair, config) -> dict[str, Any]:

@@ -18,7 +18,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from hodgnn.derivatives.memory import check_memory
+from hodgnn.derivatives.memory import PAIR_SUPPORT, check_memory
 from hodgnn.derivatives.support import (
     PairSupport,
     RowMap,
@@ -150,10 +150,10 @@ def build_block_pair_support(
             f"{hops.dtype} with {hops.numel()} (recompute data.hop_distances with AddHopDistances)"
         )
     T = num_layers
-    check_memory(8 * total, memory_budget, "the pair support")
+    check_memory(8 * total, memory_budget, PAIR_SUPPORT)
     device = ptr.device
     flat = torch.nonzero(hops <= T).flatten()  # every pair within T hops, sorted by (v, u)
-    check_memory(8 * 8 * flat.numel(), memory_budget, "the pair support")
+    check_memory(8 * 8 * flat.numel(), memory_budget, PAIR_SUPPORT)
     g, v_local, u_local = _pairs_at(flat, ptr, sizes, offsets)
     start = _take(ptr, g)
     v, u = v_local + start, u_local + start

@@ -31,6 +31,8 @@ from hodgnn.derivatives.kernels import (
     map_chunks,
 )
 from hodgnn.derivatives.memory import (
+    DERIVATIVE_TENSORS,
+    MIXED_DERIVATIVE_TENSORS,
     check_memory,
     mixed_derivative_bytes,
     node_derivative_bytes,
@@ -401,7 +403,7 @@ def node_derivatives(
     else:
         _check_support(support, plan, x, diagonal_only)
     estimate = node_derivative_bytes(plan, support, order, x.size(1), x.element_size(), all_layers)
-    check_memory(estimate, memory_budget, "the derivative tensors")
+    check_memory(estimate, memory_budget, DERIVATIVE_TENSORS)
     fact = factorials(order, x.dtype, x.device).view(1, order, 1, 1) if scale == "derivative" else None
     layers = _propagate(
         plan,
@@ -485,7 +487,7 @@ def mixed_derivatives(
     if triples.num_nodes != x.size(0) or len(triples.transitions) != plan.num_layers:
         raise ValueError("the given triple support was built for another graph or depth")
     estimate = mixed_derivative_bytes(plan, pairs, triples, order, x.size(1), x.element_size())
-    check_memory(estimate, memory_budget, "the mixed derivative tensors")
+    check_memory(estimate, memory_budget, MIXED_DERIVATIVE_TENSORS)
     *_, (h, _, mixed) = _propagate(plan, x, edge_index, edge_attr, edge_weight, order, pairs, triples)
     if scale == "derivative":
         fact = factorials(order, x.dtype, x.device)

@@ -82,6 +82,16 @@ DEFAULT_MEMORY_BUDGET = 8 * 2**30
 """The memory budget in bytes when neither ``memory_budget=`` nor ``$HODGNN_MEMORY_BUDGET`` sets one."""
 
 
+# The names of the memory checks (a check's ``what``, the ``stop_at`` of :func:`recorded_estimates`).
+PAIR_SUPPORT = "the pair support"
+TRIPLE_SUPPORT = "the triple support"
+DERIVATIVE_TENSORS = "the derivative tensors"
+MIXED_DERIVATIVE_TENSORS = "the mixed derivative tensors"
+SUBGRAPH_BAG = "the DS-GNN subgraph bag"
+CHECK_NAMES = (PAIR_SUPPORT, TRIPLE_SUPPORT, DERIVATIVE_TENSORS, MIXED_DERIVATIVE_TENSORS, SUBGRAPH_BAG)
+"""Every check the engine and the models make, in the order a forward pass meets them."""
+
+
 def default_memory_budget() -> int:
     """``$HODGNN_MEMORY_BUDGET`` (bytes, ``1e9`` notation allowed; read at every call), else
     :data:`DEFAULT_MEMORY_BUDGET`."""
@@ -94,7 +104,7 @@ class MemoryBudgetError(RuntimeError):
     Attributes:
         estimate_bytes: the estimated peak in bytes.
         budget_bytes: the budget it exceeds, in bytes.
-        what: what was estimated (e.g. ``"the derivative tensors"``).
+        what: what was estimated, one of :data:`CHECK_NAMES` (e.g. :data:`DERIVATIVE_TENSORS`).
     """
 
     def __init__(self, estimate_bytes: int, budget_bytes: int, what: str):
@@ -143,15 +153,18 @@ _RECORDERS: list[_Recorder] = []
 def recorded_estimates(stop_at: str | None = None) -> Iterator[list[MemoryCheck]]:
     """Record every memory check made inside the block, in order, as :class:`MemoryCheck` records.
 
-    With ``stop_at`` (a check's ``what``, e.g. ``"the mixed derivative tensors"``), that check stops
-    the block right after it is recorded, before the allocation it guards: a dry run that states what
-    a model would need on a batch without computing it. A check above the budget before it raises
+    With ``stop_at`` (one of :data:`CHECK_NAMES`, e.g. :data:`MIXED_DERIVATIVE_TENSORS`), that check
+    stops the block right after it is recorded, before the allocation it guards: a dry run that states
+    what a model would need on a batch without computing it (another name raises ``ValueError``: it
+    would never stop, and the block would compute in full). A check above the budget before it raises
     :class:`MemoryBudgetError` as usual (after being recorded). Example::
 
-        with recorded_estimates("the mixed derivative tensors") as checks:
+        with recorded_estimates(MIXED_DERIVATIVE_TENSORS) as checks:
             model(batch)
         print([(c.what, c.estimate_bytes, c.exceeds_budget) for c in checks])
     """
+    if stop_at is not None and stop_at not in CHECK_NAMES:
+        raise ValueError(f"recorded_estimates: unknown check {stop_at!r}; the checks are {list(CHECK_NAMES)}")
     recorder = _Recorder(stop_at)
     _RECORDERS.append(recorder)
     try:

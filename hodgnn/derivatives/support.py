@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import Tensor
 
-from hodgnn.derivatives.memory import check_memory
+from hodgnn.derivatives.memory import PAIR_SUPPORT, TRIPLE_SUPPORT, check_memory
 
 
 def take_rows(table: Tensor, index: Tensor) -> Tensor:
@@ -258,7 +258,7 @@ def build_pair_support(
     for _ in range(num_layers):
         prev = reach[-1]
         num_messages = int(csr.out_degree[prev // n].sum())
-        check_memory(5 * 8 * (num_messages + prev.numel()), memory_budget, "the pair support")
+        check_memory(5 * 8 * (num_messages + prev.numel()), memory_budget, PAIR_SUPPORT)
         _, _, dst = csr.expand(prev // n)
         counts = csr.out_degree[prev // n]
         moved = torch.repeat_interleave(prev % n, counts) + dst * n
@@ -315,7 +315,7 @@ def build_triple_support(pairs: PairSupport, memory_budget: int | None = None) -
         pair_keys = pairs.keys[t]
         rows = pair_keys // n
         count = torch.bincount(rows, minlength=n)
-        check_memory(4 * 8 * int((count * count).sum()), memory_budget, "the triple support")
+        check_memory(4 * 8 * int((count * count).sum()), memory_budget, TRIPLE_SUPPORT)
         rowptr = torch.cumsum(count, 0) - count
         per_pair = count[rows]
         p1 = torch.repeat_interleave(torch.arange(pair_keys.numel(), device=rows.device), per_pair)

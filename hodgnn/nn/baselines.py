@@ -16,7 +16,7 @@ from torch_geometric.data import Data
 from torch_geometric.transforms import AddRandomWalkPE
 
 from hodgnn.checks import check_choice, check_int
-from hodgnn.derivatives.memory import check_memory
+from hodgnn.derivatives.memory import SUBGRAPH_BAG, check_memory
 from hodgnn.nn.downstream import (
     DOWNSTREAM_CONVS,
     POOLINGS,
@@ -332,7 +332,7 @@ class DSGNN(GraphModel):
         r""":math:`s_r` ``[n, subgraph_channels]``: the pooled embedding of the subgraph rooted
         at every node, from the encoded node (and edge) features."""
         estimate = self.estimate_bytes(batch, edge_index, num_graphs, x.element_size())
-        check_memory(estimate, self.memory_budget, "the DS-GNN subgraph bag")
+        check_memory(estimate, self.memory_budget, SUBGRAPH_BAG)
         bag = subgraph_bag(edge_index, batch, num_graphs)
         marked = (bag["root"] == bag["node"]).long()
         h = self.subgraph_input(x)[bag["node"]] + self.mark(marked)

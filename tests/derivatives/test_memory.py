@@ -21,6 +21,9 @@ from hodgnn.derivatives import (
     recorded_estimates,
 )
 from hodgnn.derivatives.memory import (
+    MIXED_DERIVATIVE_TENSORS,
+    PAIR_SUPPORT,
+    TRIPLE_SUPPORT,
     bivariate_intermediates,
     mixed_derivative_bytes,
     node_derivative_bytes,
@@ -151,34 +154,44 @@ def test_recorded_estimates_dry_run_stops_before_the_computation(monkeypatch):
         raise AssertionError("the dry run propagated jets")
 
     monkeypatch.setattr(engine, "_propagate", must_not_run)
-    with recorded_estimates("the mixed derivative tensors") as checks:
+    with recorded_estimates(MIXED_DERIVATIVE_TENSORS) as checks:
         mixed_derivatives(base, x, edge_index, m, edge_attr, memory_budget=10 * estimate)
     assert list(dict.fromkeys(c.what for c in checks)) == [  # the support checks run once per layer
-        "the pair support",
-        "the triple support",
-        "the mixed derivative tensors",
+        PAIR_SUPPORT,
+        TRIPLE_SUPPORT,
+        MIXED_DERIVATIVE_TENSORS,
     ]
-    assert checks[-1] == MemoryCheck("the mixed derivative tensors", estimate, 10 * estimate)
+    assert checks[-1] == MemoryCheck(MIXED_DERIVATIVE_TENSORS, estimate, 10 * estimate)
     assert not any(c.exceeds_budget for c in checks)
 
     pair_support = checks[0].estimate_bytes  # a budget below the first check: the guard stops there
     with (
         pytest.raises(MemoryBudgetError) as info,
-        recorded_estimates("the mixed derivative tensors") as early,
+        recorded_estimates(MIXED_DERIVATIVE_TENSORS) as early,
     ):
         mixed_derivatives(base, x, edge_index, m, edge_attr, memory_budget=pair_support - 1)
-    assert info.value.what == "the pair support" and len(early) == 1 and early[0].exceeds_budget
+    assert info.value.what == PAIR_SUPPORT and len(early) == 1 and early[0].exceeds_budget
 
     with recorded_estimates() as outer:  # no stop: nested blocks both record; the guard raises as usual
         with recorded_estimates() as inner, pytest.raises(MemoryBudgetError):
             mixed_derivatives(base, x, edge_index, m, edge_attr, memory_budget=estimate - 1)
         with pytest.raises(MemoryBudgetError):  # after the inner block: the outer one alone records
             mixed_derivatives(base, x, edge_index, m, edge_attr, memory_budget=estimate - 1)
-    assert inner[-1] == MemoryCheck("the mixed derivative tensors", estimate, estimate - 1)
+    assert inner[-1] == MemoryCheck(MIXED_DERIVATIVE_TENSORS, estimate, estimate - 1)
     assert outer == inner + inner
     from hodgnn.derivatives.memory import _RECORDERS
 
     assert _RECORDERS == []  # nothing records outside the blocks
+
+
+def test_recorded_estimates_refuses_an_unknown_stop():
+    """A ``stop_at`` that no check makes would never stop the dry run: refused before anything records."""
+    from hodgnn.derivatives.memory import _RECORDERS
+
+    with pytest.raises(ValueError, match="unknown check 'the mixed derivatives'"):
+        with recorded_estimates("the mixed derivatives"):
+            raise AssertionError("the block ran")
+    assert _RECORDERS == []
 
 
 class _CountProducts(TorchDispatchMode):
