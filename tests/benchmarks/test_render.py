@@ -70,3 +70,28 @@ def test_scale_sections_render_from_their_json():
     text = e2e_section(record)
     assert "| peptides-func | hodgnn | 160 | completed | 1 | 3104 | 5.83 | 53.3 min |" in text
     assert "`hodgnn train --restart --config configs/peptides-func/hodgnn.yaml epochs=1" in text
+
+
+@pytest.mark.parametrize("model", ["hod2", "hod_silu_m1", "ds_gnn"])
+def test_brec_dry_run_stops_at_the_largest_tensors(model, monkeypatch):
+    """The BREC memory-guard dry run reaches the check that guards the variant's largest tensors and
+    stops there; with a budget of one byte the first check stops the pair and is named."""
+    from hodgnn.data.brec import BRECDataset
+    from hodgnn.data.root import resolve_data_root
+
+    brec_file = resolve_data_root() / "brec" / "brec_v3.npy.xz"
+    if not brec_file.is_file():
+        pytest.skip(f"{brec_file} not available")
+    from benchmarks.brec_memory_guard import dry_run_pair, stop_check
+    from hodgnn.derivatives.memory import CHECK_NAMES
+    from hodgnn.expressivity.brec import RPCConfig
+    from hodgnn.expressivity.models import resolve_variant
+
+    variant, pair, config = resolve_variant(model), BRECDataset().pair(0), RPCConfig(batch_size=4)
+    assert stop_check(variant) in CHECK_NAMES
+    record = dry_run_pair(variant, pair, config)
+    assert record["reached"] == stop_check(variant) and record["stopped_by"] is None
+    assert record["estimates_bytes"][stop_check(variant)] > 0
+    monkeypatch.setenv("HODGNN_MEMORY_BUDGET", "1")
+    tiny = dry_run_pair(variant, pair, config)
+    assert tiny["stopped_by"] == next(iter(tiny["estimates_bytes"])) and tiny["budget_bytes"] == 1
