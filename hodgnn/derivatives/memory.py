@@ -89,7 +89,7 @@ DERIVATIVE_TENSORS = "the derivative tensors"
 MIXED_DERIVATIVE_TENSORS = "the mixed derivative tensors"
 SUBGRAPH_BAG = "the DS-GNN subgraph bag"
 CHECK_NAMES = (PAIR_SUPPORT, TRIPLE_SUPPORT, DERIVATIVE_TENSORS, MIXED_DERIVATIVE_TENSORS, SUBGRAPH_BAG)
-"""Every check the engine and the models make, in the order a forward pass meets them."""
+"""Every check the engine (supports, then derivative tensors) and DS-GNN make."""
 
 
 def default_memory_budget() -> int:
