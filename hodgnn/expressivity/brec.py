@@ -308,7 +308,9 @@ def run_brec(
             if earlier.get("options") == options and p.get("error") is None
         }
         results: list[PairResult] = []
-        for pair_id in pair_ids:
+        position = {pair_id: i for i, pair_id in enumerate(pair_ids)}
+        # Reused pairs first, so that every saved partial report keeps them even if the run stops.
+        for pair_id in sorted(pair_ids, key=lambda p: p not in done):
             if pair_id in done:
                 result = done[pair_id]
             else:
@@ -324,6 +326,7 @@ def run_brec(
                     result = PairResult.not_run(pair_id, category_of(pair_id), seconds, str(error))
                     log(f"[{variant.name}] pair {pair_id:3d}: not run ({error})")
             results.append(result)
+            results.sort(key=lambda r: position[r.pair_id])
             report[variant.name] = {
                 "model": variant.model,
                 "options": options,

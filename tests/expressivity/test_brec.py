@@ -216,3 +216,37 @@ def test_resume_tries_pairs_that_were_not_run_again(brec):
     assert pair["error"] is None and pair["epochs_run"] >= 1
     assert report["gin"]["summary"]["categories"]["basic"]["evaluated"] == 1
     assert len(lines) == 1 and "not run" not in lines[0]
+
+
+def test_resume_keeps_reused_pairs_in_every_partial_report(monkeypatch):
+    """An interrupted resumed run loses none of the earlier pairs: the partial report saved after the
+    first new pair already holds the reused ones, even those later in the pair order."""
+    from hodgnn.expressivity import brec as brec_module
+
+    options = {"hidden_channels": 8}
+    earlier = asdict(brec_module.PairResult.not_run(7, "basic", 1.0, None))  # a finished record
+    previous = {"gin": {"options": options, "pairs": [earlier]}}
+    monkeypatch.setattr(
+        brec_module,
+        "evaluate_pair",
+        lambda variant, pair, *a: brec_module.PairResult.not_run(pair, "basic", 2.0, None),
+    )
+
+    class Pairs:
+        def pair(self, pair_id):
+            return pair_id
+
+    saved = []
+    report = brec_module.run_brec(
+        [resolve_variant("gin")],
+        Pairs(),
+        [3, 7],
+        RPCConfig(epochs=1),
+        options,
+        previous,
+        on_update=lambda partial: saved.append([p["pair_id"] for p in partial["gin"]["pairs"]]),
+        log=lambda _: None,
+    )
+    assert saved == [[3, 7]]  # one new pair, saved with the reused one
+    assert [p["pair_id"] for p in report["gin"]["pairs"]] == [3, 7]
+    assert report["gin"]["pairs"][1] == earlier
