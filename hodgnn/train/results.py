@@ -349,19 +349,21 @@ def collect_summary_rows(folder: str | os.PathLike, *more: str | os.PathLike) ->
     """The :func:`aggregate` rows of every ``summary.json`` (:func:`summary_json`) below ``folder`` and the
     ``more`` folders: tables made again from committed summaries, without the run folders. A row found in
     several files (same dataset, model and run name) must be the same in each; it is kept once."""
-    paths = {path.resolve(): path for f in (folder, *more) for path in Path(f).rglob(SUMMARY_FILE)}
     rows: dict[tuple[str, str, str], dict[str, Any]] = {}
-    for key in sorted(paths):
-        for row in read_json(paths[key]).get("rows", []):
+    for path in _files_below(SUMMARY_FILE, (folder, *more)):
+        for row in read_json(path).get("rows", []):
             earlier = rows.setdefault(_row_key(row), row)
             if earlier != row:
-                raise ValueError(
-                    f"{paths[key]}: row {_row_key(row)} differs from the same row in another summary"
-                )
+                raise ValueError(f"{path}: row {_row_key(row)} differs from the same row in another summary")
     return sorted(rows.values(), key=_row_key)
 
 
 def collect_results(folder: str | os.PathLike, *more: str | os.PathLike) -> list[dict[str, Any]]:
     """Every ``results.json`` below ``folder`` and the ``more`` folders (sorted by path, each file once)."""
-    paths = {path.resolve(): path for f in (folder, *more) for path in Path(f).rglob(RESULTS_FILE)}
-    return [read_json(paths[key]) for key in sorted(paths)]
+    return [read_json(path) for path in _files_below(RESULTS_FILE, (folder, *more))]
+
+
+def _files_below(name: str, folders: Sequence[str | os.PathLike]) -> list[Path]:
+    """The files called ``name`` below ``folders``, each once (by resolved path), sorted by resolved path."""
+    paths = {path.resolve(): path for folder in folders for path in Path(folder).rglob(name)}
+    return [paths[key] for key in sorted(paths)]
