@@ -157,7 +157,7 @@ def render(payload: dict[str, Any]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from hodgnn.data.brec import select_pair_ids
+    from hodgnn.data.brec import pair_ids_from_arguments
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", default="hod2", help="comma-separated BREC variants (default hod2)")
@@ -169,10 +169,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--render", action="store_true", help="only render the page from the JSON")
     args = parser.parse_args(argv)
     if not args.render:
-        if args.pairs:
-            pair_ids = [int(p) for p in args.pairs.split(",")]
-        else:
-            pair_ids = select_pair_ids(args.categories.split(","))
+        pair_ids = pair_ids_from_arguments(args.pairs, args.categories)
         command = " ".join(
             ["python -m benchmarks.brec_memory_guard", *(argv if argv is not None else sys.argv[1:])]
         )

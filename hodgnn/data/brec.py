@@ -229,3 +229,13 @@ def select_pair_ids(
     for name in resolve_categories(categories):
         ids.extend(list(BREC_CATEGORIES[name])[:max_pairs_per_category])
     return ids
+
+
+def pair_ids_from_arguments(
+    pairs: str | None, categories: str | None, max_pairs_per_category: int | None = None
+) -> list[int]:
+    """The pair ids of a command line: ``pairs`` (comma-separated ids) when given, else those of the
+    comma-separated ``categories`` (:func:`select_pair_ids`; ``None``: every category)."""
+    if pairs:
+        return [int(p) for p in pairs.split(",") if p.strip()]
+    return select_pair_ids(categories.split(",") if categories else None, max_pairs_per_category)

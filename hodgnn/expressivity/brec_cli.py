@@ -18,7 +18,7 @@ from pathlib import Path
 
 import torch
 
-from hodgnn.data.brec import BREC_TITLES, BRECDataset, select_pair_ids
+from hodgnn.data.brec import BREC_TITLES, BRECDataset, pair_ids_from_arguments
 from hodgnn.environment import utc_now
 from hodgnn.expressivity.brec import PairResult, RPCConfig, run_brec, summarize
 from hodgnn.expressivity.models import (
@@ -166,11 +166,7 @@ def main(argv: list[str] | None = None) -> int:
     config = config_from_args(RPCConfig, args)
     variants = parse_variants(args.models)
     overrides = parse_overrides(args.set)
-    if args.pairs:
-        pair_ids = [int(p) for p in args.pairs.split(",") if p.strip()]
-    else:
-        categories = args.categories.split(",") if args.categories else None
-        pair_ids = select_pair_ids(categories, args.max_pairs_per_category)
+    pair_ids = pair_ids_from_arguments(args.pairs, args.categories, args.max_pairs_per_category)
     dataset = BRECDataset(args.data_root)
     previous = None
     if args.resume and Path(args.output).is_file():
