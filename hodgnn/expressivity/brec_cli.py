@@ -97,8 +97,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--resume",
         action="store_true",
-        help="reuse the pairs already evaluated in --output (same RPC config and options); pairs "
-        "not run for memory are tried again",
+        help="reuse the pairs already evaluated in --output (same RPC config and options) and keep "
+        "its other models and pairs; pairs not run for memory are tried again",
     )
     parser.add_argument(
         "--merge",
@@ -135,9 +135,7 @@ def merge_reports(reports: Sequence[dict]) -> dict:
                     kept[pair["pair_id"]] = pair
             merged["pairs"] = list(kept.values())
     for entry in models.values():
-        entry["pairs"].sort(key=lambda p: p["pair_id"])
-        entry["summary"] = summarize([PairResult(**p) for p in entry["pairs"]])
-        entry["wall_s"] = sum(p["seconds"] for p in entry["pairs"])
+        _recount(entry)
     pair_ids = sorted({i for report in reports for i in report["pair_ids"]})
     return {
         "benchmark": reports[0]["benchmark"],
@@ -151,6 +149,35 @@ def merge_reports(reports: Sequence[dict]) -> dict:
         "models": models,
         "markdown": markdown_table(models),
     }
+
+
+def _recount(entry: dict) -> None:
+    """Sort a model entry's pairs by id and recompute its summary and wall time from them."""
+    entry["pairs"].sort(key=lambda p: p["pair_id"])
+    entry["summary"] = summarize([PairResult(**p) for p in entry["pairs"]])
+    entry["wall_s"] = sum(p["seconds"] for p in entry["pairs"])
+
+
+def with_earlier_records(report: dict, previous: dict | None) -> dict:
+    """``report`` (the ``models`` of a resumed run) with every record of ``previous`` (the ``models`` of the
+    report it resumed, same RPC config) that the run did not redo: models outside this run as they were,
+    and a model's pairs outside this run's selection when its options are unchanged. A resumed run with
+    other ``--models`` or ``--pairs`` thus adds to its JSON instead of dropping what was there.
+    """
+    if not previous:
+        return report
+    combined = {name: entry for name, entry in previous.items() if name not in report}
+    for name, entry in report.items():
+        earlier = previous.get(name)
+        if earlier is None or earlier.get("options") != entry["options"]:
+            combined[name] = entry
+            continue
+        pairs = {p["pair_id"]: p for p in entry["pairs"]}
+        for pair in earlier.get("pairs", []):
+            pairs.setdefault(pair["pair_id"], pair)
+        combined[name] = {**entry, "pairs": list(pairs.values())}
+        _recount(combined[name])
+    return combined
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -178,14 +205,16 @@ def main(argv: list[str] | None = None) -> int:
     header = report_header("BREC (RPC protocol)", utc_now(), "brec", argv)
 
     def payload(report: dict, complete: bool) -> dict:
+        models = with_earlier_records(report, previous)
+        evaluated = {p["pair_id"] for entry in models.values() for p in entry["pairs"]}
         return {
             **header,
             "complete": complete,
             "config": asdict(config),
-            "pair_ids": list(pair_ids),
+            "pair_ids": sorted(set(pair_ids) | evaluated),
             "category_titles": BREC_TITLES,
-            "models": report,
-            "markdown": markdown_table(report),
+            "models": models,
+            "markdown": markdown_table(models),
         }
 
     report = run_brec(

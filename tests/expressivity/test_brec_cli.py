@@ -10,7 +10,13 @@ import pytest
 
 from hodgnn.data.root import resolve_data_root
 from hodgnn.expressivity.brec import PairResult, RPCConfig, summarize
-from hodgnn.expressivity.brec_cli import load_report, main, markdown_table, merge_reports
+from hodgnn.expressivity.brec_cli import (
+    load_report,
+    main,
+    markdown_table,
+    merge_reports,
+    with_earlier_records,
+)
 
 BREC_FILE = resolve_data_root() / "brec" / "brec_v3.npy.xz"
 needs_data = pytest.mark.skipif(not BREC_FILE.is_file(), reason=f"{BREC_FILE} not available")
@@ -45,6 +51,13 @@ def test_command_line_writes_json_and_table(tmp_path, capsys):
     assert [p["pair_id"] for p in resumed["pairs"]] == [0, 1]
     assert resumed["pairs"][0] == entry["pairs"][0]
     assert resumed["wall_s"] == pytest.approx(sum(p["seconds"] for p in resumed["pairs"]))
+
+    # resuming with another model and one pair keeps gin's records
+    argv[argv.index("gin")], argv[argv.index("0,1")] = "gin_rwse", "1"
+    assert main([*argv, "--output", str(output), "--resume"]) == 0
+    both = json.loads(output.read_text())
+    assert both["models"]["gin"] == resumed and both["pair_ids"] == [0, 1]
+    assert [p["pair_id"] for p in both["models"]["gin_rwse"]["pairs"]] == [1]
 
 
 @needs_data
@@ -91,3 +104,39 @@ def test_merge_prefers_an_evaluated_record_to_a_not_run_one():
         basic = merged["summary"]["categories"]["basic"]
         assert (basic["evaluated"], basic["not_run"], basic["counted"]) == (2, 0, 1)
         assert merged["wall_s"] == pytest.approx(7.0)
+
+
+def test_resumed_run_keeps_the_records_it_did_not_redo():
+    """A resume with other --models or --pairs adds to the JSON: other models stay as they were, a
+    model's earlier pairs outside the selection stay when its options match, the new record of a pair
+    wins, and summaries / wall times are recounted; a model whose options changed keeps only new pairs.
+    """
+
+    def record(pair_id: int, counted: bool, seconds: float) -> dict:
+        return asdict(
+            PairResult(
+                pair_id, "basic", 1e3 if counted else 1.0, 1.0, counted, True, counted, 2, 0.1, seconds
+            )
+        )
+
+    def entry(options: dict, pairs: list[dict]) -> dict:
+        return {"model": "gin", "options": options, "description": "", "pairs": pairs}
+
+    previous = {
+        "ds_gnn": entry({}, [record(0, True, 5.0)]),
+        "gin": entry({"hidden_channels": 8}, [record(4, True, 2.0), record(1, False, 9.0)]),
+        "hod2": entry({"order": 2}, [record(2, True, 7.0)]),
+    }
+    report = {
+        "gin": entry({"hidden_channels": 8}, [record(1, True, 3.0)]),
+        "hod2": entry({"order": 3}, [record(3, False, 1.0)]),
+    }
+    combined = with_earlier_records(report, previous)
+    assert combined["ds_gnn"] == previous["ds_gnn"]
+    gin = combined["gin"]
+    assert [p["pair_id"] for p in gin["pairs"]] == [1, 4]
+    assert gin["pairs"][0] == report["gin"]["pairs"][0]  # the new record of pair 1
+    assert gin["summary"]["categories"]["basic"]["counted"] == 2
+    assert gin["wall_s"] == pytest.approx(5.0)
+    assert [p["pair_id"] for p in combined["hod2"]["pairs"]] == [3]  # options changed: pair 2 dropped
+    assert with_earlier_records(report, None) is report
