@@ -180,6 +180,22 @@ def with_earlier_records(report: dict, previous: dict | None) -> dict:
     return combined
 
 
+def resumed_header(earlier: dict, header: dict) -> dict:
+    """``header`` of a resumed run with the earlier record's provenance kept: its dates and commands come
+    first (``", "`` / ``"; "``-joined, each once), a different machine is added after ``" + "``."""
+
+    def joined(key: str, separator: str) -> str:
+        parts = [*str(earlier.get(key) or "").split(separator), header[key]]
+        return separator.join(dict.fromkeys(part for part in parts if part))
+
+    return {
+        **header,
+        "date": joined("date", ", "),
+        "command": joined("command", "; "),
+        "machine": joined("machine", " + "),
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     """``hodgnn brec``: run RPC, print the markdown table, write JSON. Returns the exit status."""
     args = build_parser().parse_args(argv)
@@ -196,13 +212,14 @@ def main(argv: list[str] | None = None) -> int:
     pair_ids = pair_ids_from_arguments(args.pairs, args.categories, args.max_pairs_per_category)
     dataset = BRECDataset(args.data_root)
     previous = None
+    header = report_header("BREC (RPC protocol)", utc_now(), "brec", argv)
     if args.resume and Path(args.output).is_file():
         earlier = load_report(args.output)
         if earlier.get("config") == asdict(config):
             previous = earlier.get("models")
+            header = resumed_header(earlier, header)
         else:
             print(f"{args.output} was made with another RPC config; not resumed")
-    header = report_header("BREC (RPC protocol)", utc_now(), "brec", argv)
 
     def payload(report: dict, complete: bool) -> dict:
         models = with_earlier_records(report, previous)

@@ -12,13 +12,19 @@ Ablations of the paper (as commands)::
     hodgnn counting --targets cycle6 --models hod_silu_m0..m4        # derivative order m = 0..4
     hodgnn counting --targets cycle4 --models hod_silu,hod_uout0     # U_out on vs U_out = 0
     hodgnn counting --targets cycle4 --models hod_silu_m1,ds_gnn     # 1-HOD vs DS-GNN
+
+Runs made in parallel (one task or model per process) become one record with ``--merge``::
+
+    hodgnn counting --merge a.json b.json --output results/counting.json
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import torch
@@ -107,6 +113,33 @@ def markdown_table(report: dict) -> str:
     return "\n".join(lines)
 
 
+def merge_reports(reports: Sequence[dict]) -> dict:
+    """One record from several ``hodgnn counting`` records (e.g. one process per task): every (target,
+    variant) entry, where a later record's entry replaces an earlier one's; ``runs`` lists the date,
+    machine and command of every source (a merged source contributes its own ``runs``), ``command`` joins
+    those commands, and the table is rendered again over the targets in the order they first appear.
+    """
+    if not reports:
+        raise ValueError("nothing to merge")
+    results: dict = {}
+    runs: list[dict] = []
+    for report in reports:
+        if "results" not in report:
+            raise ValueError("not a `hodgnn counting` record (it has no 'results')")
+        runs.extend(report.get("runs") or [{k: report.get(k) for k in ("date", "machine", "command")}])
+        for target, entries in report["results"].items():
+            results.setdefault(target, {}).update(entries)
+    return {
+        "benchmark": reports[0]["benchmark"],
+        "date": ", ".join(dict.fromkeys(str(run["date"]) for run in runs)),
+        "machine": ", ".join(dict.fromkeys(str(run["machine"]) for run in runs)),
+        "command": "; ".join(str(run["command"]) for run in runs),
+        "runs": runs,
+        "results": results,
+        "markdown": markdown_table(results),
+    }
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="hodgnn counting",
@@ -125,6 +158,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--seeds", type=int, default=1, help="seeds per run (default: 1)")
     parser.add_argument("--restart", action="store_true", help="retrain runs that already have results")
     parser.add_argument(
+        "--merge",
+        nargs="+",
+        metavar="JSON",
+        help="combine the records of runs made in parallel into --output, running nothing",
+    )
+    parser.add_argument(
         "overrides", nargs="*", metavar="key=value", help="training config overrides (epochs=50)"
     )
     return parser
@@ -133,6 +172,12 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """``hodgnn counting``: train, print the markdown table, write JSON. Returns the exit status."""
     args = build_parser().parse_args(argv)
+    if args.merge:
+        merged = merge_reports([json.loads(Path(path).read_text()) for path in args.merge])
+        print(merged["markdown"])
+        write_report(merged, args.output, args.markdown)
+        print(f"wrote {Path(args.output)}")
+        return 0
     torch.set_num_threads(args.threads)
     targets = [canonical_target(t) for t in args.targets.split(",") if t.strip()]
     started = utc_now()

@@ -15,6 +15,7 @@ from hodgnn.expressivity.brec_cli import (
     main,
     markdown_table,
     merge_reports,
+    resumed_header,
     with_earlier_records,
 )
 
@@ -140,3 +141,12 @@ def test_resumed_run_keeps_the_records_it_did_not_redo():
     assert gin["wall_s"] == pytest.approx(5.0)
     assert [p["pair_id"] for p in combined["hod2"]["pairs"]] == [3]  # options changed: pair 2 dropped
     assert with_earlier_records(report, None) is report
+
+
+def test_resumed_header_keeps_the_earlier_dates_commands_and_machines():
+    earlier = {"date": "d1, d2", "command": "hodgnn brec a; hodgnn brec b", "machine": "m1"}
+    new = {"benchmark": "BREC", "date": "d3", "command": "hodgnn brec b", "machine": "m1"}
+    header = resumed_header(earlier, new)
+    assert header == {**new, "date": "d1, d2, d3", "command": "hodgnn brec a; hodgnn brec b", "machine": "m1"}
+    assert resumed_header({}, new) == new
+    assert resumed_header(earlier, {**new, "machine": "m2"})["machine"] == "m1 + m2"

@@ -121,3 +121,52 @@ def test_reduced_run_reports_the_mae_of_its_best_checkpoint(tmp_path):
             pred = torch.cat([model(batch).view(-1) for batch in DataLoader(graphs, batch_size=64)])
         mae = (pred.double() - exact).abs().mean().item()
         assert entry["test_mae"][0] == pytest.approx(mae, rel=1e-4)
+
+
+def test_merge_combines_records_made_in_parallel(tmp_path):
+    """``--merge``: every (target, variant) entry once, a later record's entry replacing an earlier one's,
+    the sources' dates / machines / commands kept (a merged source's own list included), table redone."""
+
+    def record(date: str, results: dict) -> dict:
+        return {
+            "benchmark": "counting",
+            "date": date,
+            "machine": "m",
+            "command": f"run {date}",
+            "results": results,
+        }
+
+    def entry(mae: float) -> dict:
+        return {"test_mae": [mae], "wall_s": 2.0}
+
+    first = record("d1", {"cycle3": {"mpnn": entry(0.4)}, "cycle6": {"mpnn": entry(0.2)}})
+    second = record("d2", {"cycle6": {"hod_silu": entry(0.02), "mpnn": entry(0.15)}})
+    paths = []
+    for i, payload in enumerate((first, second)):
+        paths.append(tmp_path / f"{i}.json")
+        paths[-1].write_text(json.dumps(payload))
+    output = tmp_path / "merged.json"
+    assert main(["--merge", *map(str, paths), "--output", str(output)]) == 0
+    merged = json.loads(output.read_text())
+    assert merged["results"]["cycle3"] == first["results"]["cycle3"]
+    assert merged["results"]["cycle6"] == {"mpnn": entry(0.15), "hod_silu": entry(0.02)}
+    assert [run["command"] for run in merged["runs"]] == ["run d1", "run d2"]
+    assert merged["command"] == "run d1; run d2"
+    assert merged["date"] == "d1, d2" and merged["markdown"] == markdown_table(merged["results"])
+    assert "| mpnn | 0.4000 | 0.1500 | 4 s |" in merged["markdown"]
+
+    # a merged record merges again with its sources' runs
+    third = record("d3", {"cycle3": {"hod_silu": entry(0.01)}})
+    (tmp_path / "third.json").write_text(json.dumps(third))
+    assert main(["--merge", str(output), str(tmp_path / "third.json"), "--output", str(output)]) == 0
+    again = json.loads(output.read_text())
+    assert [run["date"] for run in again["runs"]] == ["d1", "d2", "d3"]
+    assert again["results"]["cycle3"]["hod_silu"] == entry(0.01)
+    with pytest.raises(ValueError, match="no 'results'"):
+        main(["--merge", str(tmp_path / "0.json"), str(_brec_like(tmp_path)), "--output", str(output)])
+
+
+def _brec_like(tmp_path):
+    path = tmp_path / "brec.json"
+    path.write_text(json.dumps({"benchmark": "BREC", "models": {}}))
+    return path
