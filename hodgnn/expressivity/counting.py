@@ -116,8 +116,8 @@ def markdown_table(report: dict) -> str:
 def merge_reports(reports: Sequence[dict]) -> dict:
     """One record from several ``hodgnn counting`` records (e.g. one process per task): every (target,
     variant) entry, where a later record's entry replaces an earlier one's; ``runs`` lists the date,
-    machine and command of every source (a merged source contributes its own ``runs``), ``command`` joins
-    those commands, and the table is rendered again over the targets in the order they first appear.
+    machine and command of every source (a merged source contributes its own ``runs``), ``date``,
+    ``machine`` and ``command`` join them (``", "``, ``" + "``, ``"; "``), and the table is rendered again over the targets in the order they first appear.
     """
     if not reports:
         raise ValueError("nothing to merge")
@@ -132,7 +132,7 @@ def merge_reports(reports: Sequence[dict]) -> dict:
     return {
         "benchmark": reports[0]["benchmark"],
         "date": ", ".join(dict.fromkeys(str(run["date"]) for run in runs)),
-        "machine": ", ".join(dict.fromkeys(str(run["machine"]) for run in runs)),
+        "machine": " + ".join(dict.fromkeys(str(run["machine"]) for run in runs)),
         "command": "; ".join(str(run["command"]) for run in runs),
         "runs": runs,
         "results": results,
