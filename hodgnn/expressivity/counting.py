@@ -117,7 +117,8 @@ def merge_reports(reports: Sequence[dict]) -> dict:
     """One record from several ``hodgnn counting`` records (e.g. one process per task): every (target,
     variant) entry, where a later record's entry replaces an earlier one's; ``runs`` lists the date,
     machine and command of every source (a merged source contributes its own ``runs``), ``date``,
-    ``machine`` and ``command`` join them (``", "``, ``" + "``, ``"; "``), and the table is rendered again over the targets in the order they first appear.
+    ``machine`` and ``command`` join them (``", "``, ``" + "``, ``"; "``), and the table is rendered
+    again over the targets in the order they first appear.
     """
     if not reports:
         raise ValueError("nothing to merge")
