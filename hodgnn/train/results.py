@@ -13,7 +13,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from hodgnn.train.stats import MIN_SEEDS, SIGNIFICANCE_LEVEL, WelchResult, welch_from_stats, welch_t_test
+from hodgnn.train.stats import (
+    MIN_SEEDS,
+    SIGNIFICANCE_LEVEL,
+    WelchResult,
+    rank_correlation,
+    welch_from_stats,
+    welch_t_test,
+)
 
 RESULTS_FILE = "results.json"
 
@@ -50,7 +57,8 @@ def aggregate(results: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
     """Group completed run results by (dataset, model, run name) and summarise each group.
 
     Returns one dict per group: dataset, model, run_name, metric, seeds, test/val values, mean and
-    std, parameter count, mean seconds per epoch and epochs run.
+    std, parameter count, mean seconds per epoch, epochs run and the per-seed model-selection fields of
+    :func:`model_selection`.
     """
     groups: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
     for result in results:
@@ -78,9 +86,32 @@ def aggregate(results: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
                 "seconds_per_epoch": mean_std([r["seconds_per_epoch"] for r in runs])[0],
                 "epochs": sorted({r["epochs_run"] for r in runs}),
                 "device": runs[0].get("device", ""),
+                **model_selection(runs),
             }
         )
     return rows
+
+
+def model_selection(runs: Sequence[dict[str, Any]]) -> dict[str, list[Any]]:
+    """Per seed, how well the validation score chose the test epoch: the best validation epoch, the test
+    score at the last epoch, and Spearman's rank correlation of the validation and test scores over the
+    epochs of ``history`` (``None`` where a ``results.json`` lacks the field or its history). A
+    correlation near 0 says that the epoch chosen on validation is close to a random one for test."""
+
+    def correlation(run: dict[str, Any]) -> float | None:
+        epochs = [
+            (e["val_metric"], e["test_metric"])
+            for e in run.get("history") or []
+            if e.get("val_metric") is not None and e.get("test_metric") is not None
+        ]
+        value = rank_correlation([v for v, _ in epochs], [t for _, t in epochs])
+        return None if math.isnan(value) else value
+
+    return {
+        "best_epoch": [r.get("best_epoch") for r in runs],
+        "final_test": [r.get("final_test_metric") for r in runs],
+        "val_test_rank_correlation": [correlation(r) for r in runs],
+    }
 
 
 def _row_key(row: dict[str, Any]) -> tuple[str, str, str]:

@@ -175,3 +175,32 @@ def _welch(
     t = (mean1 - mean2) / math.sqrt(se1 + se2)
     df = (se1 + se2) ** 2 / (se1**2 / (n1 - 1) + se2**2 / (n2 - 1))
     return WelchResult(t, df, student_t_two_sided_p(t, df, use_scipy=use_scipy))
+
+
+def _average_ranks(values: Sequence[float]) -> list[float]:
+    """Ranks 1..n of ``values``, tied values sharing the mean of their ranks."""
+    order = sorted(range(len(values)), key=lambda i: values[i])
+    ranks = [0.0] * len(values)
+    start = 0
+    while start < len(order):
+        end = start
+        while end + 1 < len(order) and values[order[end + 1]] == values[order[start]]:
+            end += 1
+        for position in range(start, end + 1):
+            ranks[order[position]] = (start + end) / 2 + 1
+        start = end + 1
+    return ranks
+
+
+def rank_correlation(first: Sequence[float], second: Sequence[float]) -> float:
+    """Spearman's rank correlation: Pearson's correlation of the average ranks (ties share their mean
+    rank). NaN when fewer than 2 pairs, a non-finite value, or a constant side leaves it undefined."""
+    if len(first) != len(second):
+        raise ValueError(f"rank_correlation needs equal lengths, got {len(first)} and {len(second)}")
+    if len(first) < 2 or not all(math.isfinite(float(v)) for v in (*first, *second)):
+        return math.nan
+    x, y = _average_ranks(first), _average_ranks(second)
+    mean_x, mean_y = math.fsum(x) / len(x), math.fsum(y) / len(y)
+    covariance = math.fsum((a - mean_x) * (b - mean_y) for a, b in zip(x, y, strict=True))
+    spread = math.sqrt(math.fsum((a - mean_x) ** 2 for a in x) * math.fsum((b - mean_y) ** 2 for b in y))
+    return covariance / spread if spread > 0 else math.nan

@@ -311,3 +311,27 @@ def test_summarize_from_committed_summaries_makes_the_same_table(comparison_fold
     atomic_write_json(committed / "copy" / "summary.json", conflicting)
     assert main(["summarize", "--from-summaries", str(committed)]) == 2
     assert "differs from the same row in another summary" in capsys.readouterr().err
+
+
+def test_model_selection_fields_per_seed():
+    """Best epoch, last-epoch test score and the val/test rank correlation over the history's epochs
+    (scipy's spearmanr as reference); None where a results.json has no history or fields."""
+    scipy_stats = pytest.importorskip("scipy.stats")
+    val = [0.60, 0.72, 0.70, 0.68, 0.65]
+    test = [0.66, 0.70, 0.78, 0.80, 0.81]
+    with_history = {
+        **run("molbace", "gin", 0, 0.70, 0.72, metric="rocauc"),
+        "best_epoch": 1,
+        "final_test_metric": 0.81,
+        "history": [
+            {"epoch": i, "val_metric": v, "test_metric": t}
+            for i, (v, t) in enumerate(zip(val, test, strict=True))
+        ]
+        + [{"epoch": 5, "val_metric": None, "test_metric": None}],  # an epoch without evaluation
+    }
+    without = run("molbace", "gin", 1, 0.75, 0.70, metric="rocauc")
+    (row,) = aggregate([without, with_history])
+    assert row["best_epoch"] == [1, None] and row["final_test"] == [0.81, None]
+    first, second = row["val_test_rank_correlation"]
+    assert first == pytest.approx(scipy_stats.spearmanr(val, test).statistic, abs=1e-12)
+    assert second is None

@@ -12,6 +12,7 @@ from hodgnn.train import stats
 from hodgnn.train.stats import (
     MIN_SEEDS,
     SIGNIFICANCE_LEVEL,
+    rank_correlation,
     regularized_incomplete_beta,
     student_t_two_sided_p,
     welch_t_test,
@@ -153,3 +154,26 @@ def test_welch_from_stats_edge_cases():
     assert stats.welch_from_stats(2.0, 0.0, 4, 2.0, 0.0, 4).p_value == 1.0
     with pytest.raises(ValueError, match="standard deviations must be >= 0"):
         stats.welch_from_stats(1.0, -0.1, 4, 2.0, 0.1, 4)
+
+
+@pytest.mark.parametrize(
+    "first, second",
+    [
+        ([0.1, 0.4, 0.2, 0.9, 0.5], [1.0, 3.0, 2.0, 0.5, 4.0]),
+        ([0.1, 0.4, 0.4, 0.9, 0.1, 0.3], [0.2, 0.2, 0.5, 0.1, 0.9, 0.9]),  # ties on both sides
+        ([3.0, 1.0, 2.0], [30.0, 10.0, 20.0]),
+    ],
+)
+def test_rank_correlation_matches_scipy_spearmanr(first, second):
+    scipy_stats = pytest.importorskip("scipy.stats")
+    expected = scipy_stats.spearmanr(first, second).statistic
+    assert rank_correlation(first, second) == pytest.approx(expected, abs=1e-12)
+
+
+def test_rank_correlation_edge_cases():
+    assert rank_correlation([1.0, 2.0, 3.0], [3.0, 2.0, 1.0]) == pytest.approx(-1.0)
+    assert math.isnan(rank_correlation([1.0], [2.0]))
+    assert math.isnan(rank_correlation([1.0, 1.0, 1.0], [1.0, 2.0, 3.0]))  # constant side
+    assert math.isnan(rank_correlation([1.0, math.nan], [1.0, 2.0]))
+    with pytest.raises(ValueError, match="equal lengths"):
+        rank_correlation([1.0, 2.0], [1.0])
