@@ -128,12 +128,7 @@ def merge_reports(reports: Sequence[dict]) -> dict:
             merged = models.setdefault(name, {**entry, "pairs": []})
             if entry["options"] != merged["options"]:
                 raise ValueError(f"model {name!r} has different options in the reports")
-            kept = {p["pair_id"]: p for p in merged["pairs"]}
-            for pair in entry["pairs"]:
-                earlier = kept.get(pair["pair_id"])
-                if earlier is None or (earlier.get("error") is not None and pair.get("error") is None):
-                    kept[pair["pair_id"]] = pair
-            merged["pairs"] = list(kept.values())
+            merged["pairs"] = _merge_pairs(merged["pairs"], entry["pairs"])
     for entry in models.values():
         _recount(entry)
     pair_ids = sorted({i for report in reports for i in report["pair_ids"]})
@@ -149,6 +144,17 @@ def merge_reports(reports: Sequence[dict]) -> dict:
         "models": models,
         "markdown": markdown_table(models),
     }
+
+
+def _merge_pairs(first: list[dict], second: list[dict]) -> list[dict]:
+    """The pair records of ``first`` and ``second``, one per pair id: the first evaluated one (a record of
+    a pair not run for memory gives way to one that ran it)."""
+    kept = {p["pair_id"]: p for p in first}
+    for pair in second:
+        earlier = kept.get(pair["pair_id"])
+        if earlier is None or (earlier.get("error") is not None and pair.get("error") is None):
+            kept[pair["pair_id"]] = pair
+    return list(kept.values())
 
 
 def _recount(entry: dict) -> None:
@@ -172,10 +178,7 @@ def with_earlier_records(report: dict, previous: dict | None) -> dict:
         if earlier is None or earlier.get("options") != entry["options"]:
             combined[name] = entry
             continue
-        pairs = {p["pair_id"]: p for p in entry["pairs"]}
-        for pair in earlier.get("pairs", []):
-            pairs.setdefault(pair["pair_id"], pair)
-        combined[name] = {**entry, "pairs": list(pairs.values())}
+        combined[name] = {**entry, "pairs": _merge_pairs(entry["pairs"], earlier.get("pairs", []))}
         _recount(combined[name])
     return combined
 
