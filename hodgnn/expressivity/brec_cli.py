@@ -23,6 +23,7 @@ from hodgnn.environment import utc_now
 from hodgnn.expressivity.brec import PairResult, RPCConfig, run_brec, summarize
 from hodgnn.expressivity.models import (
     DEFAULT_MODELS,
+    combined_provenance,
     parse_overrides,
     parse_variants,
     report_header,
@@ -115,7 +116,8 @@ def merge_reports(reports: Sequence[dict]) -> dict:
     """One report from several made in parallel (e.g. one process per block of pairs): every model's
     pairs, in pair order, with summaries and wall time recomputed. The reports must share the RPC
     config, and a model must have the same options in each; a pair in several keeps its first evaluated
-    record (a pair not run for memory in one report takes the record of a report that ran it).
+    record (a pair not run for memory in one report takes the record of a report that ran it). Dates,
+    machines and commands are joined (:func:`combined_provenance`).
     """
     if not reports:
         raise ValueError("nothing to merge")
@@ -134,9 +136,7 @@ def merge_reports(reports: Sequence[dict]) -> dict:
     pair_ids = sorted({i for report in reports for i in report["pair_ids"]})
     return {
         "benchmark": reports[0]["benchmark"],
-        "date": ", ".join(dict.fromkeys(r["date"] for r in reports)),
-        "machine": reports[0]["machine"],
-        "command": "; ".join(r["command"] for r in reports),
+        **combined_provenance(reports),
         "complete": all(r["complete"] for r in reports),
         "config": config,
         "pair_ids": pair_ids,
@@ -184,19 +184,9 @@ def with_earlier_records(report: dict, previous: dict | None) -> dict:
 
 
 def resumed_header(earlier: dict, header: dict) -> dict:
-    """``header`` of a resumed run with the earlier record's provenance kept: its dates and commands come
-    first (``", "`` / ``"; "``-joined, each once), a different machine is added after ``" + "``."""
-
-    def joined(key: str, separator: str) -> str:
-        parts = [*str(earlier.get(key) or "").split(separator), header[key]]
-        return separator.join(dict.fromkeys(part for part in parts if part))
-
-    return {
-        **header,
-        "date": joined("date", ", "),
-        "command": joined("command", "; "),
-        "machine": joined("machine", " + "),
-    }
+    """``header`` of a resumed run with the earlier record's provenance kept: its dates, machines and
+    commands come first, each once (:func:`combined_provenance`)."""
+    return {**header, **combined_provenance([earlier, header])}
 
 
 def main(argv: list[str] | None = None) -> int:

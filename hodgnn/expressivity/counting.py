@@ -32,7 +32,13 @@ import torch
 from hodgnn.data.counting import SUBSTRUCTURES, canonical_target
 from hodgnn.data.root import package_repo_dir
 from hodgnn.environment import utc_now
-from hodgnn.expressivity.models import parse_overrides, parse_variants, report_header, write_report
+from hodgnn.expressivity.models import (
+    combined_provenance,
+    parse_overrides,
+    parse_variants,
+    report_header,
+    write_report,
+)
 from hodgnn.expressivity.options import add_common_options
 from hodgnn.train.results import mean_std
 
@@ -117,7 +123,7 @@ def merge_reports(reports: Sequence[dict]) -> dict:
     """One record from several ``hodgnn counting`` records (e.g. one process per task): every (target,
     variant) entry, where a later record's entry replaces an earlier one's; ``runs`` lists the date,
     machine and command of every source (a merged source contributes its own ``runs``), ``date``,
-    ``machine`` and ``command`` join them (``", "``, ``" + "``, ``"; "``), and the table is rendered
+    ``machine`` and ``command`` join them (:func:`combined_provenance`), and the table is rendered
     again over the targets in the order they first appear.
     """
     if not reports:
@@ -132,9 +138,7 @@ def merge_reports(reports: Sequence[dict]) -> dict:
             results.setdefault(target, {}).update(entries)
     return {
         "benchmark": reports[0]["benchmark"],
-        "date": ", ".join(dict.fromkeys(str(run["date"]) for run in runs)),
-        "machine": " + ".join(dict.fromkeys(str(run["machine"]) for run in runs)),
-        "command": "; ".join(str(run["command"]) for run in runs),
+        **combined_provenance(runs),
         "runs": runs,
         "results": results,
         "markdown": markdown_table(results),

@@ -27,6 +27,7 @@ from __future__ import annotations
 import os
 import re
 import sys
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -167,6 +168,21 @@ def report_header(benchmark: str, started: str, command: str, argv: list[str] | 
         "machine": machine_description(),
         "command": f"hodgnn {command} " + " ".join(arguments),
     }
+
+
+PROVENANCE_SEPARATORS = {"date": ", ", "machine": " + ", "command": "; "}
+
+
+def combined_provenance(headers: Sequence[Mapping[str, Any]]) -> dict[str, str]:
+    """The ``date``, ``machine`` and ``command`` of several report headers as one header's fields, in
+    order and each once: dates joined by ``", "``, machines by ``" + "``, commands by ``"; "``. A field
+    that already joins several (a merged or resumed report) is split on its separator first, and missing
+    or empty fields are skipped."""
+    combined = {}
+    for key, separator in PROVENANCE_SEPARATORS.items():
+        parts = (part for header in headers for part in str(header.get(key) or "").split(separator))
+        combined[key] = separator.join(dict.fromkeys(part for part in parts if part))
+    return combined
 
 
 def write_report(

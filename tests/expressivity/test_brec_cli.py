@@ -98,6 +98,9 @@ def test_merge_prefers_an_evaluated_record_to_a_not_run_one():
         }
 
     not_run = asdict(PairResult.not_run(0, "basic", 1.0, "over budget"))
+    merged_header = merge_reports([report([evaluated]), {**report([second]), "machine": "m2", "date": "e"}])
+    provenance = [merged_header[key] for key in ("date", "machine", "command")]
+    assert provenance == ["d, e", "m + m2", "c"]
     for order in ((0, 1), (1, 0)):
         reports = [report([not_run, second]), report([evaluated])]
         merged = merge_reports([reports[i] for i in order])["models"]["gin"]

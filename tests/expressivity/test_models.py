@@ -16,6 +16,7 @@ from hodgnn.expressivity.models import (
     DEFAULT_MODELS,
     build_variant,
     cast_graphs,
+    combined_provenance,
     parse_overrides,
     parse_variants,
     prepare_graphs,
@@ -106,3 +107,13 @@ def test_reports_are_written_with_their_header(tmp_path):
     assert (tmp_path / "r.md").read_text() == "| a |\n"
     write_report(payload, tmp_path / "only.json", None)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["only.json", "r.json", "r.md"]
+
+
+def test_combined_provenance_joins_each_field_once_in_order():
+    headers = [
+        {"date": "d1, d2", "machine": "m1", "command": "c1; c2"},
+        {"date": "d3", "machine": "m2 + m1", "command": "c2"},
+        {"date": "", "command": None},
+    ]
+    assert combined_provenance(headers) == {"date": "d1, d2, d3", "machine": "m1 + m2", "command": "c1; c2"}
+    assert combined_provenance([]) == {"date": "", "machine": "", "command": ""}
