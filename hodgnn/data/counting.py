@@ -131,27 +131,29 @@ def dense_adjacency(graph: torch.Tensor | np.ndarray, num_nodes: int | None = No
     return adj
 
 
-def count_cycles(adj: np.ndarray, max_length: int = 6) -> dict[int, int]:
-    """Exact numbers of simple cycles of every length ``3..max_length``.
+def count_cycles_per_node(adj: np.ndarray, max_length: int = 6) -> np.ndarray:
+    """Exact numbers of simple cycles of every length ``3..max_length`` through every node.
 
     Enumerates every simple path whose first node is its smallest, extending all paths of a graph at
     once; a path on ``k`` nodes whose last node is adjacent to its first closes a ``k``-cycle, and each
-    cycle is found exactly twice (once per direction). Cost: the number of such paths, small for the
-    sparse graphs of the counting benchmarks (max degree 6 there).
+    cycle is found exactly twice (once per direction), so every node of a closed path is credited
+    half a cycle. Cost: the number of such paths, small for the sparse graphs of the counting
+    benchmarks (max degree 6 there).
 
     Args:
         adj (ndarray): symmetric 0/1 adjacency matrix ``[n, n]`` without self-loops.
         max_length (int): longest cycle length counted. (default: :obj:`6`)
 
     Returns:
-        ``{k: number of k-cycles}`` for ``k = 3..max_length``.
+        ``int64 [n, max_length - 2]``: column ``k - 3`` holds the number of ``k``-cycles through
+        each node.
     """
     if max_length < 3:
         raise ValueError(f"max_length must be at least 3, got {max_length}")
     linked = np.asarray(adj).astype(bool)
     n = linked.shape[0]
     nodes = np.arange(n)
-    counts = {k: 0 for k in range(3, max_length + 1)}
+    twice = np.zeros((n, max_length - 2), dtype=np.int64)
     paths = nodes[:, None]
     for num_path_nodes in range(2, max_length + 1):
         if len(paths) == 0:
@@ -161,9 +163,34 @@ def count_cycles(adj: np.ndarray, max_length: int = 6) -> dict[int, int]:
         rows, cols = np.nonzero(allowed)
         paths = np.concatenate([paths[rows], cols[:, None]], axis=1)
         if num_path_nodes >= 3:
-            closed = int(linked[paths[:, -1], paths[:, 0]].sum())
-            counts[num_path_nodes] = closed // 2
-    return counts
+            closed = paths[linked[paths[:, -1], paths[:, 0]]]
+            twice[:, num_path_nodes - 3] = np.bincount(closed.ravel(), minlength=n)
+    return twice // 2
+
+
+def count_cycles(adj: np.ndarray, max_length: int = 6) -> dict[int, int]:
+    """Exact numbers of simple cycles of every length ``3..max_length`` (see
+    :func:`count_cycles_per_node`; a ``k``-cycle passes through ``k`` nodes).
+
+    Returns:
+        ``{k: number of k-cycles}`` for ``k = 3..max_length``.
+    """
+    per_node = count_cycles_per_node(adj, max_length)
+    return {k: int(per_node[:, k - 3].sum()) // k for k in range(3, max_length + 1)}
+
+
+def count_paths_from(adj: np.ndarray, num_edges: int) -> np.ndarray:
+    """``int64 [n]``: the number of simple paths with ``num_edges`` edges that start at each node
+    (every path is counted once from each of its two ends)."""
+    linked = np.asarray(adj).astype(bool)
+    n = linked.shape[0]
+    paths = np.arange(n)[:, None]
+    for _ in range(num_edges):
+        allowed = linked[paths[:, -1]].copy()
+        allowed[np.arange(len(paths))[:, None], paths] = False
+        rows, cols = np.nonzero(allowed)
+        paths = np.concatenate([paths[rows], cols[:, None]], axis=1)
+    return np.bincount(paths[:, 0], minlength=n).astype(np.int64)
 
 
 def count_substructures(graph: torch.Tensor | np.ndarray, num_nodes: int | None = None) -> dict[str, int]:
@@ -205,6 +232,52 @@ def count_substructures(graph: torch.Tensor | np.ndarray, num_nodes: int | None 
     return counts
 
 
+def count_substructures_per_node(
+    graph: torch.Tensor | np.ndarray, num_nodes: int | None = None
+) -> dict[str, np.ndarray]:
+    """Exact node-level counts of the eight benchmark substructures, I2-GNN's rooted convention.
+
+    Each pattern has a root (I2-GNN's ``count_graphlet``; its labels are these counts up to a
+    constant factor per target, which the normalised MAE ignores), and a node's count is the number
+    of (not necessarily induced) copies of the pattern in which it is the root:
+
+    * ``cycle3`` .. ``cycle6``: the k-cycles through the node (:func:`count_cycles_per_node`);
+    * ``tailed_triangle``: the node is the pendant end, :math:`\\sum_{u \\in N(v)} (t_u - (A^2)_{uv})`;
+    * ``chordal_cycle``: the node is one of the two degree-2 nodes of the diamond,
+      :math:`\\sum_{\\{a,b\\} \\subseteq N(v),\\, a \\sim b} ((A^2)_{ab} - 1)`;
+    * ``clique4``: the 4-cliques that contain the node (triangles of its neighbourhood);
+    * ``path4``: the simple paths with **4 edges** (5 nodes) that start at the node, I2-GNN's
+      4-path (:func:`count_paths_from`). The graph-level ``path4`` of :func:`count_substructures`
+      is the 3-edge path instead.
+
+    Args:
+        graph (Tensor or ndarray): ``edge_index [2, E]`` or a dense adjacency matrix ``[n, n]``.
+        num_nodes (int, optional): number of nodes (for an ``edge_index``). (default: :obj:`None`)
+
+    Returns:
+        ``{name: int64 [n]}`` with the keys of :data:`SUBSTRUCTURES`.
+    """
+    adj = dense_adjacency(graph, num_nodes)
+    adj2 = adj @ adj
+    triangles_at = np.diagonal(adj2 @ adj) // 2
+    cycles = count_cycles_per_node(adj, max_length=6)
+    edge_common = adj * (adj2 - 1)  # on edges ab: common neighbours of a and b other than one given node
+    cliques = np.zeros(adj.shape[0], dtype=np.int64)
+    for v in range(adj.shape[0]):
+        neighbours = np.flatnonzero(adj[v])
+        if len(neighbours) >= 3:
+            local = adj[np.ix_(neighbours, neighbours)]
+            cliques[v] = int(np.trace(local @ local @ local)) // 6
+    counts = {
+        **{f"cycle{k}": cycles[:, k - 3] for k in range(3, 7)},
+        "tailed_triangle": adj @ triangles_at - (adj * adj2).sum(1),
+        "chordal_cycle": np.einsum("va,ab,vb->v", adj, edge_common, adj) // 2,
+        "clique4": cliques,
+        "path4": count_paths_from(adj, 4),
+    }
+    return {name: np.asarray(counts[name], dtype=np.int64) for name in SUBSTRUCTURES}
+
+
 def counting_targets(adjacencies: Sequence[np.ndarray]) -> np.ndarray:
     """Counts of all :data:`SUBSTRUCTURES` for a list of graphs, as an ``int64`` array ``[N, 8]``."""
     rows = []
@@ -214,16 +287,27 @@ def counting_targets(adjacencies: Sequence[np.ndarray]) -> np.ndarray:
     return np.asarray(rows, dtype=np.int64).reshape(len(rows), len(SUBSTRUCTURES))
 
 
+def node_counting_targets(adjacencies: Sequence[np.ndarray]) -> list[np.ndarray]:
+    """Node-level counts of all :data:`SUBSTRUCTURES` (:func:`count_substructures_per_node`), one
+    ``int64 [n_i, 8]`` array per graph."""
+    tables = []
+    for adj in adjacencies:
+        counts = count_substructures_per_node(adj)
+        tables.append(np.stack([counts[name] for name in SUBSTRUCTURES], axis=1))
+    return tables
+
+
 def counting_info(
     name: str,
     targets: list[str],
     target_std: Sequence[float],
     normalized: bool,
     split_sizes: dict[str, int],
+    level: str = "graph",
     **extra,
 ) -> DatasetInfo:
-    """The :class:`DatasetInfo` of a counting dataset: graph-level regression of ``len(targets)``
-    substructure counts (MAE) from one constant float node feature.
+    """The :class:`DatasetInfo` of a counting dataset: graph- or node-level (``level``) regression of
+    ``len(targets)`` substructure counts (MAE) from one constant float node feature.
 
     ``info.extra`` holds the targets, their training std (``target_std``; multiply a normalised MAE
     by it to get counts), whether targets were ``normalized``, the ``split_sizes`` and ``extra``.
@@ -235,6 +319,7 @@ def counting_info(
         num_tasks=len(targets),
         node_input="float",
         node_dim=1,
+        level=level,
         extra={
             "targets": targets,
             "target_std": [float(s) for s in target_std],
@@ -267,12 +352,14 @@ def read_counting_graphs(folder: str | os.PathLike) -> tuple[list[np.ndarray], d
 
 
 def _graph_from_adjacency(adj: np.ndarray, y: np.ndarray) -> Data:
+    """``y`` is one graph's target row ``[T]`` or its node table ``[n, T]``."""
     edge_index = torch.from_numpy(np.stack(np.nonzero(adj)).astype(np.int64))
     n = adj.shape[0]
+    y = torch.as_tensor(y, dtype=torch.float32)
     return Data(
         x=torch.ones(n, 1),
         edge_index=edge_index,
-        y=torch.as_tensor(y, dtype=torch.float32).view(1, -1),
+        y=y.view(1, -1) if y.dim() == 1 else y,
         num_nodes=n,
     )
 
@@ -281,21 +368,27 @@ def load_counting(
     target: str | Sequence[str],
     root: str | os.PathLike | None = None,
     *,
+    level: str = "graph",
     normalize: bool = True,
     max_graphs_per_split: int | dict[str, int] | None = None,
     **options: object,
 ):
     """The substructure-counting benchmark with exact targets and the official 1500/1000/2500 split.
 
-    Node features are the constant 1 (``x [n, 1]``); the target ``y [1, T]`` is the count divided by
-    the standard deviation of that count over the 1500 training graphs (the benchmark's
-    normalisation; MAE is then reported in these units).
+    Node features are the constant 1 (``x [n, 1]``). At ``level="graph"`` the target ``y [1, T]``
+    is the count divided by the standard deviation of that count over the 1500 training graphs (the
+    benchmark's normalisation; MAE is then reported in these units). At ``level="node"`` (I2-GNN's
+    protocol, whose table the paper's counting table extends) ``y [n, T]`` holds every node's
+    rooted count (:func:`count_substructures_per_node`) divided by the standard deviation over all
+    nodes of the training graphs, and the MAE is taken over nodes.
 
     Args:
         target (str or list of str): one name of :data:`SUBSTRUCTURES` (or an alias), a list of them,
             or ``"all"`` for the eight targets as eight tasks.
         root (str or Path, optional): data root holding ``counting/random_graphs.npy``; see
             :func:`hodgnn.data.root.resolve_data_root`. (default: :obj:`None`)
+        level (str): ``"graph"`` or ``"node"`` targets (``load_dataset("counting-node-<target>")``
+            gives the node level). (default: ``"graph"``)
         normalize (bool): divide targets by their training standard deviation. (default: :obj:`True`)
         max_graphs_per_split (int or dict, optional): keep only the first ``k`` graphs of every split,
             or of the splits named in a dict such as ``{"train": 300}`` (tests, shortened runs); the
@@ -307,6 +400,8 @@ def load_counting(
     """
     if options:
         raise ValueError(f"load_counting got unknown options {sorted(options)}")
+    if level not in ("graph", "node"):
+        raise ValueError(f"level must be 'graph' or 'node', got {level!r}")
     if isinstance(target, str):
         names = list(SUBSTRUCTURES) if target == "all" else [canonical_target(t) for t in target.split(",")]
     else:
@@ -323,23 +418,36 @@ def load_counting(
 
     folder = resolve_data_root(root) / "counting"
     adjacencies, split = read_counting_graphs(folder)
-    counts = counting_targets(adjacencies)[:, [SUBSTRUCTURES.index(name) for name in names]]
-    std = counts[split["train"]].astype(np.float64).std(axis=0)
+    columns = [SUBSTRUCTURES.index(name) for name in names]
+    if level == "graph":
+        counts: list[np.ndarray] = list(counting_targets(adjacencies)[:, columns])
+        convention = "graph level: number of (not necessarily induced) subgraphs isomorphic to it"
+    else:
+        counts = [table[:, columns] for table in node_counting_targets(adjacencies)]
+        convention = (
+            "node level (I2-GNN): per node, the (not necessarily induced) copies of the pattern rooted "
+            "at it; path4 = 4-edge paths starting at it"
+        )
+    train_rows = np.concatenate([np.atleast_2d(counts[i]) for i in split["train"]])
+    std = train_rows.astype(np.float64).std(axis=0)
     scale = np.where(std > 0, std, 1.0) if normalize else np.ones(len(names))
-    values = counts / scale
 
     def build(name: str) -> GraphDataset:
         index = split[name][: limits[name]]
-        return GraphDataset([_graph_from_adjacency(np.asarray(adjacencies[i]), values[i]) for i in index])
+        return GraphDataset(
+            [_graph_from_adjacency(np.asarray(adjacencies[i]), counts[i] / scale) for i in index]
+        )
 
-    dataset_name = "counting-" + ("all" if names == list(SUBSTRUCTURES) else ",".join(names))
+    prefix = "counting-" if level == "graph" else "counting-node-"
+    dataset_name = prefix + ("all" if names == list(SUBSTRUCTURES) else ",".join(names))
     info = counting_info(
         dataset_name,
         names,
         scale,
         normalize,
         {name: len(split[name]) for name in SPLIT_SIZES},
-        convention="graph level: number of (not necessarily induced) subgraphs isomorphic to it",
+        level=level,
+        convention=convention,
         source_sha256=file_sha256(folder / "random_graphs.npy"),
     )
     return DatasetSplits(train=build("train"), val=build("val"), test=build("test"), info=info)

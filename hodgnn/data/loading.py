@@ -19,6 +19,7 @@ DATASET_NAMES = (
     "peptides-func",
     "peptides-struct",
     "counting-<target>",
+    "counting-node-<target>",
     "synthetic-counts",
 )
 
@@ -28,7 +29,8 @@ def load_dataset(name: str, root: str | os.PathLike | None = None, **options: An
 
     Args:
         name (str): one of ``zinc``, ``ogbg-molbace``, ``ogbg-moltox21``, ``ogbg-molhiv``,
-            ``peptides-func``, ``peptides-struct``, ``counting-<target>``, ``synthetic-counts``.
+            ``peptides-func``, ``peptides-struct``, ``counting-<target>`` (graph-level counts),
+            ``counting-node-<target>`` (node-level counts), ``synthetic-counts``.
         root (str or Path, optional): data root; else ``$HODGNN_DATA_ROOT``, else
             ``<repo>/../shared/data`` when it exists, else ``~/.cache/hodgnn/data``.
             (default: :obj:`None`)
@@ -49,6 +51,10 @@ def load_dataset(name: str, root: str | os.PathLike | None = None, **options: An
         from hodgnn.data.peptides import load_peptides
 
         return load_peptides(name, root=root, **options)
+    if name.startswith("counting-node-") and len(name) > len("counting-node-"):
+        from hodgnn.data.counting import load_counting
+
+        return load_counting(name[len("counting-node-") :], root=root, level="node", **options)
     if name.startswith("counting-") and len(name) > len("counting-"):
         from hodgnn.data.counting import load_counting
 

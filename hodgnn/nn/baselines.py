@@ -66,7 +66,7 @@ class MPNNBaseline(GraphModel):
     Shapes:
         - **input:** a PyG ``Batch`` (``x``, ``edge_index``, ``batch``, ``edge_attr``,
           ``rwse``, ``derivative_pe``)
-        - **output:** ``[num_graphs, out_channels]``
+        - **output:** ``[num_graphs, out_channels]`` (``[n, out_channels]`` with ``pooling="none"``)
     """
 
     def __init__(
@@ -249,7 +249,7 @@ class DSGNN(GraphModel):
 
     Shapes:
         - **input:** a PyG ``Batch`` (``x``, ``edge_index``, ``batch``, ``edge_attr``)
-        - **output:** ``[num_graphs, out_channels]``
+        - **output:** ``[num_graphs, out_channels]`` (``[n, out_channels]`` with ``pooling="none"``)
     """
 
     def __init__(

@@ -22,6 +22,8 @@ from hodgnn.checks import check_choice, check_dropout, check_int
 
 DOWNSTREAM_CONVS = ("gine", "gin", "gcn")
 POOLINGS = {"sum": global_add_pool, "mean": global_mean_pool}
+NODE_LEVEL = "none"
+"""The ``pooling`` of node-level tasks: the head predicts for every node."""
 DOWNSTREAM_ACTS = ("relu", "gelu", "silu", "elu", "tanh")
 DOWNSTREAM_OPTIONS = (
     "num_layers",
@@ -141,6 +143,9 @@ class DownstreamGNN(nn.Module):
         \hat y_G = \mathrm{MLP}_{head}\Big(\mathrm{pool}_{v \in G}\,
             \mathrm{GNN}(\mathbf{W}_{in} h_v, E)\Big)
 
+    With ``pooling="none"`` (node-level tasks) the head predicts for every node,
+    :math:`\hat y_v = \mathrm{MLP}_{head}(\mathrm{GNN}(\mathbf{W}_{in} h, E)_v)`.
+
     The head outputs logits for classification tasks (binary, multi-label: one logit per
     task; multiclass: one per class) and raw values for regression; the loss is the trainer's.
 
@@ -152,7 +157,8 @@ class DownstreamGNN(nn.Module):
             (default: ``4``)
         conv (str, optional): ``"gine"``, ``"gin"`` or ``"gcn"``. (default: ``"gin"``)
         edge_dim (int, optional): edge feature width (``gine``). (default: ``None``)
-        pooling (str, optional): ``"sum"`` or ``"mean"``. (default: ``"sum"``)
+        pooling (str, optional): ``"sum"``, ``"mean"`` or ``"none"`` (node-level outputs).
+            (default: ``"sum"``)
         act (str, optional): activation. (default: ``"relu"``)
         dropout (float, optional): dropout in the GNN and the head. (default: ``0.``)
         head_layers (int, optional): linear layers of the head. (default: ``2``)
@@ -162,7 +168,8 @@ class DownstreamGNN(nn.Module):
     Shapes:
         - **input:** ``x [n, in_channels]``, ``edge_index [2, E]``, ``batch [n]``,
           ``edge_attr [E, edge_dim]`` *(optional)*
-        - **output:** ``[num_graphs, out_channels]``
+        - **output:** ``[num_graphs, out_channels]``, or ``[n, out_channels]`` with
+          ``pooling="none"``
     """
 
     def __init__(
@@ -181,7 +188,7 @@ class DownstreamGNN(nn.Module):
         residual: bool = True,
     ):
         super().__init__()
-        check_choice("pooling", pooling, POOLINGS)
+        check_choice("pooling", pooling, (*POOLINGS, NODE_LEVEL))
         check_int("head_layers", head_layers, 1)
         check_int("hidden_channels", hidden_channels, 1)
         check_int("out_channels", out_channels, 1)
@@ -229,4 +236,6 @@ class DownstreamGNN(nn.Module):
         edge_attr: Tensor | None = None,
     ) -> Tensor:
         h = self.gnn(self.input(x), edge_index, edge_attr)
+        if self.pooling == NODE_LEVEL:
+            return self.head(h)
         return self.head(POOLINGS[self.pooling](h, batch, num_graphs))

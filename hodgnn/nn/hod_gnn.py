@@ -166,7 +166,8 @@ class HODGNN(GraphModel):
             (default: ``"gine"`` with ``edge_dim``, else ``"gin"``)
         num_layers (int, optional): downstream depth. (default: ``4``)
         dropout (float, optional): downstream dropout. (default: ``0.``)
-        pooling (str, optional): ``"sum"`` or ``"mean"``. (default: ``"sum"``)
+        pooling (str, optional): ``"sum"``, ``"mean"`` or ``"none"`` (node-level tasks: one prediction
+            per node). (default: ``"sum"``)
         act (str, optional): downstream activation. (default: ``"relu"``)
         head_layers (int, optional): linear layers of the task head. (default: ``2``)
         batch_norm (bool, optional): downstream batch normalisation. (default: ``True``)
@@ -188,7 +189,7 @@ class HODGNN(GraphModel):
           ``x [n, in_channels]``, ``edge_index [2, E]``, ``edge_attr [E, edge_dim]``
           *(optional)*, ``batch [n]`` *(optional; one graph when None)*, ``num_graphs``
           *(optional)*; the input encoders apply to both
-        - **output:** ``[num_graphs, out_channels]``
+        - **output:** ``[num_graphs, out_channels]`` (``[n, out_channels]`` with ``pooling="none"``)
     """
 
     def __init__(

@@ -14,6 +14,7 @@ from torch import nn
 from hodgnn.checks import check_choice, check_int
 from hodgnn.data.info import DatasetInfo
 from hodgnn.nn.baselines import DSGNN, MPNNBaseline
+from hodgnn.nn.downstream import NODE_LEVEL
 from hodgnn.nn.hod_gnn import HODGNN
 from hodgnn.nn.inputs import edge_encoder, node_encoder
 
@@ -77,6 +78,23 @@ def _uses_edge_features(name: str, options: dict) -> bool:
     return MODELS[name][1]["conv"] == "gine"
 
 
+def pooling_for_level(level: str, pooling: str | None, default: str = "sum") -> str:
+    """The downstream ``pooling`` for a dataset ``level``: ``"none"`` at node level, the given one
+    (else ``default``) at graph level; a contradiction raises :class:`ValueError`."""
+    if level == "node":
+        if pooling not in (None, NODE_LEVEL):
+            raise ValueError(
+                f"pooling={pooling!r} pools the nodes, but the dataset is node-level (one target per "
+                f"node): leave pooling unset or set it to {NODE_LEVEL!r}"
+            )
+        return NODE_LEVEL
+    if pooling == NODE_LEVEL:
+        raise ValueError(
+            f"pooling={NODE_LEVEL!r} predicts per node, but the dataset is graph-level: use 'sum' or 'mean'"
+        )
+    return pooling or default
+
+
 def build_model(name: str, info: DatasetInfo, **options) -> nn.Module:
     """Build model ``name`` for the dataset ``info``.
 
@@ -89,9 +107,13 @@ def build_model(name: str, info: DatasetInfo, **options) -> nn.Module:
             :class:`~hodgnn.nn.DSGNN`); :func:`model_options` lists them with defaults. The
             ``*_rwse`` models default to ``rwse_walk_length=20``. ``None`` means the default.
 
+    A node-level dataset (``info.level == "node"``) gets ``pooling="none"``: one prediction per
+    node; every model here then predicts from its node states without pooling.
+
     Raises:
         ValueError: unknown model name, unknown option, an option fixed by the name (e.g.
-            ``conv`` for ``"gin"``), or a bad option value.
+            ``conv`` for ``"gin"``), a bad option value, or a ``pooling`` that does not match the
+            dataset's level.
     """
     allowed = model_options(name)
     cls, fixed, _ = MODELS[name]
@@ -107,6 +129,7 @@ def build_model(name: str, info: DatasetInfo, **options) -> nn.Module:
     hidden = given.get("hidden_channels", DEFAULT_HIDDEN_CHANNELS)
     check_int("hidden_channels", hidden, 1)
     kwargs.update({key: value for key, value in fixed.items() if value is not None})
+    kwargs["pooling"] = pooling_for_level(info.level, given.get("pooling"), kwargs["pooling"])
     if name.endswith("_rwse"):
         check_int("rwse_walk_length", kwargs["rwse_walk_length"], 1)
     uses_edges = info.has_edge_features and _uses_edge_features(name, {**options, **fixed})

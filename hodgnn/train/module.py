@@ -1,4 +1,5 @@
-"""The Lightning module that trains any ``model(data) -> [num_graphs, num_tasks]`` on a graph dataset.
+"""The Lightning module that trains any ``model(data) -> [num_graphs, num_tasks]`` on a graph dataset
+(``[num_nodes, num_tasks]`` on a node-level one).
 
 Protocol (the paper's, as far as known): AdamW, linear warm-up then cosine decay stepped per
 optimizer step; validation and test metrics after every epoch, computed over the whole split (all
@@ -90,7 +91,8 @@ class GraphPredictionModule(L.LightningModule):
     r"""Trains and evaluates a graph-level model on its train/val/test splits.
 
     Args:
-        model (nn.Module): called as ``model(batch) -> [num_graphs, num_tasks]``.
+        model (nn.Module): called as ``model(batch) -> [num_graphs, num_tasks]``
+            (``[num_nodes, num_tasks]`` when ``info.level == "node"``).
         info (DatasetInfo): task, metric and metric direction of the dataset.
         splits (dict): ``{"train", "val", "test"}`` lists of graphs (transforms already applied).
         config (ExperimentConfig): batch sizes, optimiser, schedule and loss.
@@ -120,7 +122,7 @@ class GraphPredictionModule(L.LightningModule):
         self.history: list[dict[str, Any]] = []
         self._batches_done = 0
         self._train_loss_sum = 0.0
-        self._train_graphs = 0
+        self._train_examples = 0
         self._epoch_started_at: float | None = None
         self._eval_outputs: dict[int, list[tuple[Tensor, Tensor, Tensor]]] = {}
         self._rng_to_restore: dict[str, Any] | None = None
@@ -164,7 +166,7 @@ class GraphPredictionModule(L.LightningModule):
     def _reset_epoch_state(self) -> None:
         self._batches_done = 0
         self._train_loss_sum = 0.0
-        self._train_graphs = 0
+        self._train_examples = 0
 
     def on_train_epoch_start(self) -> None:
         self._reset_epoch_state()
@@ -194,25 +196,33 @@ class GraphPredictionModule(L.LightningModule):
                 "Lower optim.lr, set optim.grad_clip, or check the inputs and targets for NaN/Inf."
             )
         self._batches_done += 1
-        self._train_loss_sum += loss.item() * batch.num_graphs
-        self._train_graphs += batch.num_graphs
+        examples = self._num_examples(batch)
+        self._train_loss_sum += loss.item() * examples
+        self._train_examples += examples
         self.log(
             "train/loss",
             loss,
             on_step=False,
             on_epoch=True,
             prog_bar=True,
-            batch_size=batch.num_graphs,
+            batch_size=examples,
             sync_dist=True,
         )
         return loss
 
+    def _num_examples(self, batch: Data) -> int:
+        """Rows of the batch's target: its graphs, or its nodes for a node-level dataset."""
+        return batch.num_nodes if self.info.level == "node" else batch.num_graphs
+
     # ----------------------------------------------------------- evaluation
     def validation_step(self, batch: Data, batch_idx: int, dataloader_idx: int = 0) -> None:
         pred = self.model(batch)
-        target = batch.y.reshape(batch.num_graphs, -1)
+        target = batch.y.reshape(self._num_examples(batch), -1)
+        sample = batch[SAMPLE_INDEX]
+        if self.info.level == "node":  # every node carries its graph's id; a stable sort keeps node order
+            sample = sample[batch.batch]
         self._eval_outputs.setdefault(dataloader_idx, []).append(
-            (pred.detach(), target.detach(), batch[SAMPLE_INDEX].detach())
+            (pred.detach(), target.detach(), sample.detach())
         )
 
     def _gather_split(self, outputs: list[tuple[Tensor, Tensor, Tensor]]) -> tuple[Tensor, Tensor]:
@@ -239,7 +249,7 @@ class GraphPredictionModule(L.LightningModule):
             gathered = self.all_gather(padded)
             local = torch.cat([gathered[r, : int(sizes[r])] for r in range(gathered.size(0))])
             pred, target, index = local[:, : pred.size(1)], local[:, pred.size(1) : -1], local[:, -1]
-        order = torch.argsort(index.round().long())
+        order = torch.argsort(index.round().long(), stable=True)
         return pred[order], target[order]
 
     def on_validation_epoch_end(self) -> None:
@@ -247,7 +257,7 @@ class GraphPredictionModule(L.LightningModule):
         if self.trainer.sanity_checking:
             return
         entry: dict[str, Any] = {"epoch": self.current_epoch}
-        totals = torch.tensor([self._train_loss_sum, float(self._train_graphs)], dtype=torch.float64)
+        totals = torch.tensor([self._train_loss_sum, float(self._train_examples)], dtype=torch.float64)
         totals = self.trainer.strategy.reduce(totals.to(self.device), reduce_op="sum").cpu()
         entry["train_loss"] = float(totals[0] / totals[1]) if totals[1] > 0 else float("nan")
         for idx, split in enumerate(EVAL_SPLITS):
@@ -291,7 +301,7 @@ class GraphPredictionModule(L.LightningModule):
             "history": self.history,
             "batches_done": self._batches_done,
             "train_loss_sum": self._train_loss_sum,
-            "train_graphs": self._train_graphs,
+            "train_graphs": self._train_examples,
             "rng": _rng_states(),
         }
 
@@ -300,7 +310,7 @@ class GraphPredictionModule(L.LightningModule):
         self.history = list(state["history"])
         self._batches_done = int(state["batches_done"])
         self._train_loss_sum = float(state["train_loss_sum"])
-        self._train_graphs = int(state["train_graphs"])
+        self._train_examples = int(state["train_graphs"])
         self._rng_to_restore = state["rng"]
 
     # -------------------------------------------------------------- results

@@ -15,6 +15,7 @@ from hodgnn.data.counting import (
     canonical_target,
     count_cycles,
     count_substructures,
+    count_substructures_per_node,
     dense_adjacency,
     read_counting_graphs,
 )
@@ -42,6 +43,28 @@ def brute_force_count(graph: nx.Graph, pattern: nx.Graph) -> int:
     return embeddings // automorphisms
 
 
+# I2-GNN's rooted patterns (node level): the root is node "r"; path4 has 4 edges there
+ROOTED_PATTERNS = {
+    **{f"cycle{k}": nx.relabel_nodes(nx.cycle_graph(k), {0: "r"}) for k in range(3, 7)},
+    "tailed_triangle": nx.Graph([("r", 1), (1, 2), (2, 3), (3, 1)]),
+    "chordal_cycle": nx.Graph([("r", 1), ("r", 2), (1, 2), (1, 3), (2, 3)]),
+    "clique4": nx.relabel_nodes(nx.complete_graph(4), {0: "r"}),
+    "path4": nx.Graph([("r", 1), (1, 2), (2, 3), (3, 4)]),
+}
+
+
+def brute_force_rooted_counts(graph: nx.Graph, pattern: nx.Graph) -> np.ndarray:
+    """Per node v: copies of ``pattern`` with its root on v, i.e. injective homomorphisms sending the
+    root to v divided by the automorphisms of ``pattern`` that fix the root."""
+    matcher = nx.algorithms.isomorphism.GraphMatcher
+    counts = np.zeros(graph.number_of_nodes(), dtype=np.int64)
+    for mapping in matcher(graph, pattern).subgraph_monomorphisms_iter():
+        counts[next(v for v, p in mapping.items() if p == "r")] += 1
+    fixing_root = sum(1 for m in matcher(pattern, pattern).isomorphisms_iter() if m["r"] == "r")
+    assert (counts % fixing_root == 0).all()
+    return counts // fixing_root
+
+
 def random_graphs(count: int, seed: int) -> list[nx.Graph]:
     rng = np.random.default_rng(seed)
     graphs = []
@@ -60,6 +83,40 @@ def test_counts_match_brute_force_on_random_graphs(seed):
         assert set(counts) == set(SUBSTRUCTURES)
         for name, pattern in PATTERNS.items():
             assert counts[name] == brute_force_count(graph, pattern), (name, nx.to_graph6_bytes(graph))
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_node_counts_match_brute_force_on_random_graphs(seed):
+    for graph in random_graphs(6, seed):
+        adj = nx.to_numpy_array(graph, nodelist=range(graph.number_of_nodes()), dtype=np.int64)
+        counts = count_substructures_per_node(adj)
+        assert set(counts) == set(SUBSTRUCTURES)
+        for name, pattern in ROOTED_PATTERNS.items():
+            expected = brute_force_rooted_counts(graph, pattern)
+            assert np.array_equal(counts[name], expected), (name, nx.to_graph6_bytes(graph))
+
+
+def test_node_counts_sum_to_graph_counts():
+    # each k-cycle has k nodes, a 4-clique 4, a tailed triangle one pendant node, a diamond two
+    # degree-2 nodes; the node-level 4-path (4 edges) is a different pattern from the graph-level one
+    copies_per_pattern = {
+        "cycle3": 3,
+        "cycle4": 4,
+        "cycle5": 5,
+        "cycle6": 6,
+        "clique4": 4,
+        "tailed_triangle": 1,
+        "chordal_cycle": 2,
+    }
+    for graph in random_graphs(8, seed=5):
+        adj = nx.to_numpy_array(graph, nodelist=range(graph.number_of_nodes()), dtype=np.int64)
+        nodes, whole = count_substructures_per_node(adj), count_substructures(adj)
+        for name, copies in copies_per_pattern.items():
+            assert nodes[name].sum() == copies * whole[name], name
+        paths = sum(
+            1 for v in graph for u in graph for path in nx.all_simple_paths(graph, v, u, 4) if len(path) == 5
+        )
+        assert nodes["path4"].sum() == paths
 
 
 def test_cycle_enumeration_matches_networkx_simple_cycles():
@@ -151,6 +208,27 @@ def test_real_graph_counts_match_brute_force():
         counts = count_substructures(adjacencies[i])
         for name, pattern in PATTERNS.items():
             assert counts[name] == brute_force_count(graph, pattern), (i, name)
+
+
+@needs_data
+def test_load_node_level_counting():
+    from hodgnn.data import load_dataset
+
+    splits = load_dataset("counting-node-chordal-cycle", max_graphs_per_split=30)
+    assert splits.info.level == "node" and splits.info.name == "counting-node-chordal_cycle"
+    assert splits.info.num_tasks == 1
+    adjacencies, split = read_counting_graphs(COUNTING_FILE.parent)
+    raw = np.concatenate(
+        [count_substructures_per_node(adjacencies[i])["chordal_cycle"] for i in split["train"]]
+    )
+    std = splits.info.extra["target_std"][0]
+    assert std == pytest.approx(raw.astype(np.float64).std())
+    for data, index in zip(splits.val[:5], split["val"][:5], strict=True):
+        assert data.y.shape == (data.num_nodes, 1)
+        expected = count_substructures_per_node(adjacencies[index])["chordal_cycle"] / std
+        np.testing.assert_allclose(data.y[:, 0].numpy(), expected, rtol=1e-6)
+    with pytest.raises(ValueError, match="level"):
+        load_dataset("counting-cycle3", level="edge")
 
 
 @needs_data

@@ -32,4 +32,11 @@ def test_counting_and_synthetic_are_routed_lazily(monkeypatch):
     out = load_dataset("counting-cycle4", root="/r", normalize=True)
     assert isinstance(out, DatasetSplits)
     load_dataset("synthetic-counts", num_graphs=7)
-    assert calls == [("counting", "cycle4", "/r", {"normalize": True}), ("synthetic", {"num_graphs": 7})]
+    load_dataset("counting-node-cycle5")
+    assert calls == [
+        ("counting", "cycle4", "/r", {"normalize": True}),
+        ("synthetic", {"num_graphs": 7}),
+        ("counting", "cycle5", None, {"level": "node"}),
+    ]
+    with pytest.raises(ValueError, match="level"):
+        DatasetInfo("x", "regression", "mae", 1, "float", 1, level="edge")

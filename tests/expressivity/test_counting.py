@@ -10,9 +10,9 @@ import torch
 import yaml
 from torch_geometric.loader import DataLoader
 
-from hodgnn.data.counting import count_substructures, load_counting
+from hodgnn.data.counting import count_substructures, count_substructures_per_node, load_counting
 from hodgnn.data.root import package_repo_dir, resolve_data_root
-from hodgnn.expressivity.counting import main, markdown_table
+from hodgnn.expressivity.counting import main, markdown_table, merge_reports
 from hodgnn.expressivity.models import build_variant, prepare_graphs, resolve_variant
 
 COUNTING_FILE = resolve_data_root() / "counting" / "random_graphs.npy"
@@ -170,3 +170,49 @@ def _brec_like(tmp_path):
     path = tmp_path / "brec.json"
     path.write_text(json.dumps({"benchmark": "BREC", "models": {}}))
     return path
+
+
+@needs_data
+def test_node_level_run_reports_the_per_node_mae_of_its_best_checkpoint(tmp_path):
+    """``--level node``: one prediction per node; the reported test MAE is the mean over test nodes of
+    |prediction - exact rooted count / training std|, recomputed here from ``best.ckpt``."""
+    output = tmp_path / "counting.json"
+    argv = [
+        "--targets", "tailed_triangle", "--models", "mpnn_rwse,hod_relu", "--set", "hidden_channels=16",
+        "--level", "node", "--output", str(output), "epochs=2", "data.batch_size=16",
+        "data.options.max_graphs_per_split=30", f"train.output_dir={tmp_path}", "train.progress_bar=false",
+    ]  # fmt: skip
+    assert main(argv) == 0
+    record = json.loads(output.read_text())
+    assert record["level"] == "node"
+    report = record["results"]["tailed_triangle"]
+    splits = load_counting("tailed_triangle", level="node", max_graphs_per_split=30)
+    std = splits.info.extra["target_std"][0]
+    exact = torch.cat(
+        [
+            torch.as_tensor(count_substructures_per_node(g.edge_index, g.num_nodes)["tailed_triangle"] / std)
+            for g in splits.test
+        ]
+    )
+    for name in ("mpnn_rwse", "hod_relu"):
+        entry = report[name]
+        assert entry["config"]["data"]["name"] == "counting-node-tailed_triangle"
+        model = build_variant(resolve_variant(name), splits.info, seed=0, overrides={"hidden_channels": 16})
+        ckpt = tmp_path / "counting_node" / "tailed_triangle" / name / "seed_0" / "checkpoints" / "best.ckpt"
+        state = torch.load(ckpt, map_location="cpu", weights_only=False)["state_dict"]
+        weights = {k.removeprefix("model."): v for k, v in state.items() if k.startswith("model.")}
+        model.load_state_dict(weights)
+        model.eval()
+        graphs = prepare_graphs(model, list(splits.test))
+        with torch.no_grad():
+            pred = torch.cat([model(batch).view(-1) for batch in DataLoader(graphs, batch_size=8)])
+        assert pred.shape == exact.shape
+        mae = (pred.double() - exact).abs().mean().item()
+        assert entry["test_mae"][0] == pytest.approx(mae, rel=1e-4)
+
+
+def test_merge_refuses_to_mix_graph_and_node_level_records():
+    base = {"benchmark": "b", "date": "d", "machine": "m", "command": "c", "results": {}}
+    assert merge_reports([base, {**base, "level": "graph"}])["level"] == "graph"
+    with pytest.raises(ValueError, match="graph-level and node-level"):
+        merge_reports([base, {**base, "level": "node"}])

@@ -26,6 +26,15 @@ def test_pooling_and_linear_head_match_a_per_graph_reference(pooling, float_batc
     torch.testing.assert_close(out, torch.stack(expected), atol=1e-12, rtol=0)
 
 
+def test_no_pooling_predicts_every_node(float_batch):
+    _, batch = float_batch
+    model = DownstreamGNN(3, 8, 2, num_layers=0, pooling="none", head_layers=1).to(DTYPE).eval()
+    out = model(batch.x, batch.edge_index, batch.batch, batch.num_graphs)
+    head = model.head.lins[0]
+    torch.testing.assert_close(out, model.input(batch.x) @ head.weight.T + head.bias, atol=1e-12, rtol=0)
+    assert out.shape == (batch.num_nodes, 2)
+
+
 def test_residual_gin_layer_matches_dense_adjacency(float_batch):
     _, batch = float_batch
     stack = GNNStack(3, 1, conv="gin", act="tanh", batch_norm=False, residual=True).to(DTYPE).eval()

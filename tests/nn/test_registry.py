@@ -14,6 +14,7 @@ from hodgnn.testing.graphs import random_graph
 MOLECULES = DatasetInfo("mol-like", "multilabel", "rocauc", 3, "atom", 9, "bond", 3, higher_is_better=True)
 ZINC_LIKE = DatasetInfo("zinc-like", "regression", "mae", 1, "embedding", 28, "embedding", 4)
 PLAIN = DatasetInfo("plain", "binary", "rocauc", 1, "float", 2)
+NODE_LEVEL = DatasetInfo("plain-nodes", "regression", "mae", 2, "float", 2, level="node")
 SMALL = {"hidden_channels": 8}
 HOD_SMALL = {"base_layers": 2, "order": 2, "base_channels": 4}
 
@@ -115,3 +116,34 @@ def test_model_options_list_defaults():
 def test_bad_names_and_options_raise_value_errors(name, info, options, match):
     with pytest.raises(ValueError, match=match):
         build_model(name, info, **options)
+
+
+@pytest.mark.parametrize("name", sorted(set(MODELS) - {"gine", "gine_rwse"}))  # GINE needs edge features
+def test_node_level_models_predict_per_node_and_are_relabel_equivariant(name, helpers):
+    """On a node-level dataset every model predicts one row per node (``pooling="none"``), and
+    relabelling a graph's nodes permutes those rows the same way."""
+    torch.manual_seed(0)
+    options = {**SMALL, **(HOD_SMALL if name == "hodgnn" else {})}
+    model = build_model(name, NODE_LEVEL, **options).to(torch.float64).eval()
+    assert model.downstream.pooling == "none"
+    graphs = [categorical_graph(n, seed, NODE_LEVEL) for n, seed in [(5, 1), (7, 2), (4, 3)]]
+    moved = [helpers.relabelled(g, seed) for seed, g in enumerate(graphs)]
+    graphs, moved = apply_transforms(model, graphs), apply_transforms(model, moved)
+    with torch.no_grad():
+        before = model(Batch.from_data_list(graphs))
+        after = model(Batch.from_data_list(moved))
+    assert before.shape == (sum(g.num_nodes for g in graphs), NODE_LEVEL.num_tasks)
+    assert before.std(0).min() > 1e-6  # nodes get different predictions
+    x_before, x_after = torch.cat([g.x for g in graphs]), torch.cat([g.x for g in moved])
+    # features are continuous random values: each relabelled node is found by its feature row
+    match = (x_after[:, None, :] == x_before[None, :, :]).all(-1).float().argmax(1)
+    torch.testing.assert_close(after, before[match], atol=1e-8, rtol=1e-7)  # RWSE is float32
+
+
+@pytest.mark.parametrize(
+    ("info", "pooling", "match"),
+    [(NODE_LEVEL, "sum", "node-level"), (NODE_LEVEL, "mean", "node-level"), (PLAIN, "none", "graph-level")],
+)
+def test_pooling_must_match_the_dataset_level(info, pooling, match):
+    with pytest.raises(ValueError, match=match):
+        build_model("gin", info, pooling=pooling, **SMALL)
