@@ -39,7 +39,7 @@ import torch
 from torch_geometric.data import Data
 
 from hodgnn.checks import check_positive_int_or_none
-from hodgnn.data.info import DatasetInfo
+from hodgnn.data.info import LEVELS, DatasetInfo
 from hodgnn.data.root import file_sha256, require_file, resolve_data_root
 from hodgnn.data.storage import DatasetSplits, GraphDataset
 
@@ -131,6 +131,17 @@ def dense_adjacency(graph: torch.Tensor | np.ndarray, num_nodes: int | None = No
     return adj
 
 
+def _extend_simple_paths(linked: np.ndarray, paths: np.ndarray, above_first: bool) -> np.ndarray:
+    """Every one-node extension ``[P', k + 1]`` of the simple paths ``[P, k]`` (a neighbour of the last
+    node not yet on the path; with ``above_first`` also larger than the first node)."""
+    allowed = linked[paths[:, -1]].copy()
+    if above_first:
+        allowed &= np.arange(linked.shape[0])[None, :] > paths[:, :1]
+    allowed[np.arange(len(paths))[:, None], paths] = False
+    rows, cols = np.nonzero(allowed)
+    return np.concatenate([paths[rows], cols[:, None]], axis=1)
+
+
 def count_cycles_per_node(adj: np.ndarray, max_length: int = 6) -> np.ndarray:
     """Exact numbers of simple cycles of every length ``3..max_length`` through every node.
 
@@ -152,16 +163,12 @@ def count_cycles_per_node(adj: np.ndarray, max_length: int = 6) -> np.ndarray:
         raise ValueError(f"max_length must be at least 3, got {max_length}")
     linked = np.asarray(adj).astype(bool)
     n = linked.shape[0]
-    nodes = np.arange(n)
     twice = np.zeros((n, max_length - 2), dtype=np.int64)
-    paths = nodes[:, None]
+    paths = np.arange(n)[:, None]
     for num_path_nodes in range(2, max_length + 1):
         if len(paths) == 0:
             break
-        allowed = linked[paths[:, -1]] & (nodes[None, :] > paths[:, :1])
-        allowed[np.arange(len(paths))[:, None], paths] = False
-        rows, cols = np.nonzero(allowed)
-        paths = np.concatenate([paths[rows], cols[:, None]], axis=1)
+        paths = _extend_simple_paths(linked, paths, above_first=True)
         if num_path_nodes >= 3:
             closed = paths[linked[paths[:, -1], paths[:, 0]]]
             twice[:, num_path_nodes - 3] = np.bincount(closed.ravel(), minlength=n)
@@ -186,10 +193,7 @@ def count_paths_from(adj: np.ndarray, num_edges: int) -> np.ndarray:
     n = linked.shape[0]
     paths = np.arange(n)[:, None]
     for _ in range(num_edges):
-        allowed = linked[paths[:, -1]].copy()
-        allowed[np.arange(len(paths))[:, None], paths] = False
-        rows, cols = np.nonzero(allowed)
-        paths = np.concatenate([paths[rows], cols[:, None]], axis=1)
+        paths = _extend_simple_paths(linked, paths, above_first=False)
     return np.bincount(paths[:, 0], minlength=n).astype(np.int64)
 
 
@@ -400,8 +404,8 @@ def load_counting(
     """
     if options:
         raise ValueError(f"load_counting got unknown options {sorted(options)}")
-    if level not in ("graph", "node"):
-        raise ValueError(f"level must be 'graph' or 'node', got {level!r}")
+    if level not in LEVELS:
+        raise ValueError(f"level must be one of {list(LEVELS)}, got {level!r}")
     if isinstance(target, str):
         names = list(SUBSTRUCTURES) if target == "all" else [canonical_target(t) for t in target.split(",")]
     else:

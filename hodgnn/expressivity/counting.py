@@ -34,6 +34,7 @@ from pathlib import Path
 import torch
 
 from hodgnn.data.counting import SUBSTRUCTURES, canonical_target
+from hodgnn.data.info import LEVELS
 from hodgnn.data.root import package_repo_dir
 from hodgnn.environment import utc_now
 from hodgnn.expressivity.models import (
@@ -47,7 +48,6 @@ from hodgnn.expressivity.options import add_common_options
 from hodgnn.train.results import mean_std
 
 DEFAULT_MODELS = "mpnn,mpnn_rwse,hod_relu,hod_silu"
-LEVELS = ("graph", "node")
 DEFAULT_CONFIG = package_repo_dir() / "configs" / "counting" / "base.yaml"
 
 

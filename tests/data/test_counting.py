@@ -75,24 +75,23 @@ def random_graphs(count: int, seed: int) -> list[nx.Graph]:
     return graphs
 
 
-@pytest.mark.parametrize("seed", [0, 1, 2])
-def test_counts_match_brute_force_on_random_graphs(seed):
-    for graph in random_graphs(6, seed):
-        adj = nx.to_numpy_array(graph, nodelist=range(graph.number_of_nodes()), dtype=np.int64)
-        counts = count_substructures(adj)
-        assert set(counts) == set(SUBSTRUCTURES)
-        for name, pattern in PATTERNS.items():
-            assert counts[name] == brute_force_count(graph, pattern), (name, nx.to_graph6_bytes(graph))
+# (exact counter, patterns, brute-force reference) per level
+LEVEL_CASES = {
+    "graph": (count_substructures, PATTERNS, brute_force_count),
+    "node": (count_substructures_per_node, ROOTED_PATTERNS, brute_force_rooted_counts),
+}
 
 
+@pytest.mark.parametrize("level", sorted(LEVEL_CASES))
 @pytest.mark.parametrize("seed", [0, 1, 2])
-def test_node_counts_match_brute_force_on_random_graphs(seed):
+def test_counts_match_brute_force_on_random_graphs(seed, level):
+    count, patterns, brute_force = LEVEL_CASES[level]
     for graph in random_graphs(6, seed):
         adj = nx.to_numpy_array(graph, nodelist=range(graph.number_of_nodes()), dtype=np.int64)
-        counts = count_substructures_per_node(adj)
+        counts = count(adj)
         assert set(counts) == set(SUBSTRUCTURES)
-        for name, pattern in ROOTED_PATTERNS.items():
-            expected = brute_force_rooted_counts(graph, pattern)
+        for name, pattern in patterns.items():
+            expected = brute_force(graph, pattern)
             assert np.array_equal(counts[name], expected), (name, nx.to_graph6_bytes(graph))
 
 

@@ -89,6 +89,18 @@ def test_reduced_run_reports_the_checkpoint_test_mae(tmp_path):
     assert torch.cat(errors).mean().item() == pytest.approx(entry["test_mae"][0], rel=1e-4)
 
 
+def best_checkpoint_predictions(name: str, splits, ckpt) -> torch.Tensor:
+    """Test-split predictions, flattened, of variant ``name`` (hidden width 16) with the weights of
+    ``ckpt``, built independently of the runner."""
+    model = build_variant(resolve_variant(name), splits.info, seed=0, overrides={"hidden_channels": 16})
+    state = torch.load(ckpt, map_location="cpu", weights_only=False)["state_dict"]
+    model.load_state_dict({k.removeprefix("model."): v for k, v in state.items() if k.startswith("model.")})
+    model.eval()
+    graphs = prepare_graphs(model, list(splits.test))
+    with torch.no_grad():
+        return torch.cat([model(batch).view(-1) for batch in DataLoader(graphs, batch_size=16)])
+
+
 @needs_data
 def test_reduced_run_reports_the_mae_of_its_best_checkpoint(tmp_path):
     """CI's reduced counting run (3-cycles, 40 graphs per split, 2 epochs, MPNN and 1-HOD ReLU): the reported
@@ -110,15 +122,8 @@ def test_reduced_run_reports_the_mae_of_its_best_checkpoint(tmp_path):
     for name in ("mpnn", "hod_relu"):
         entry = report[name]
         assert len(entry["test_mae"]) == 1 and entry["epochs_run"] == [2]
-        model = build_variant(resolve_variant(name), splits.info, seed=0, overrides={"hidden_channels": 16})
         ckpt = next(tmp_path.rglob(f"cycle3/{name}/seed_0/checkpoints/best.ckpt"))
-        state = torch.load(ckpt, map_location="cpu", weights_only=False)["state_dict"]
-        weights = {k.removeprefix("model."): v for k, v in state.items() if k.startswith("model.")}
-        model.load_state_dict(weights)
-        model.eval()
-        graphs = prepare_graphs(model, list(splits.test))
-        with torch.no_grad():
-            pred = torch.cat([model(batch).view(-1) for batch in DataLoader(graphs, batch_size=64)])
+        pred = best_checkpoint_predictions(name, splits, ckpt)
         mae = (pred.double() - exact).abs().mean().item()
         assert entry["test_mae"][0] == pytest.approx(mae, rel=1e-4)
 
@@ -197,15 +202,8 @@ def test_node_level_run_reports_the_per_node_mae_of_its_best_checkpoint(tmp_path
     for name in ("mpnn_rwse", "hod_relu"):
         entry = report[name]
         assert entry["config"]["data"]["name"] == "counting-node-tailed_triangle"
-        model = build_variant(resolve_variant(name), splits.info, seed=0, overrides={"hidden_channels": 16})
         ckpt = tmp_path / "counting_node" / "tailed_triangle" / name / "seed_0" / "checkpoints" / "best.ckpt"
-        state = torch.load(ckpt, map_location="cpu", weights_only=False)["state_dict"]
-        weights = {k.removeprefix("model."): v for k, v in state.items() if k.startswith("model.")}
-        model.load_state_dict(weights)
-        model.eval()
-        graphs = prepare_graphs(model, list(splits.test))
-        with torch.no_grad():
-            pred = torch.cat([model(batch).view(-1) for batch in DataLoader(graphs, batch_size=8)])
+        pred = best_checkpoint_predictions(name, splits, ckpt)
         assert pred.shape == exact.shape
         mae = (pred.double() - exact).abs().mean().item()
         assert entry["test_mae"][0] == pytest.approx(mae, rel=1e-4)
