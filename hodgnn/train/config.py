@@ -60,12 +60,17 @@ class ModelConfig:
 
 @dataclass
 class OptimConfig:
-    """AdamW with linear warm-up, then cosine decay (stepped every optimizer step)."""
+    """AdamW with linear warm-up, then cosine decay (stepped every optimizer step); or, with
+    ``schedule: plateau``, the learning rate multiplied by ``plateau_factor`` whenever the validation
+    metric has not improved for ``plateau_patience`` epochs (I2-GNN's counting schedule)."""
 
     lr: float = 1e-3  # peak learning rate, reached at the end of the warm-up
     weight_decay: float = 0.0  # AdamW decoupled weight decay
-    warmup_epochs: float = 5.0  # epochs of linear warm-up from 0 to lr
-    min_lr: float = 0.0  # learning rate at the end of the cosine decay
+    schedule: Literal["cosine", "plateau"] = "cosine"  # learning-rate schedule after the warm-up
+    warmup_epochs: float = 5.0  # epochs of linear warm-up from 0 to lr (cosine only; plateau needs 0)
+    min_lr: float = 0.0  # learning rate at the end of the cosine decay; the plateau schedule's floor
+    plateau_factor: float = 0.9  # plateau: multiply the learning rate by this on a plateau
+    plateau_patience: int = 10  # plateau: epochs without a better validation metric before a cut
     grad_clip: float = 0.0  # clip the gradient norm to this value (0: no clipping)
 
 
@@ -257,6 +262,13 @@ def _check_ranges(config: ExperimentConfig, source: str) -> None:
         ("optim.weight_decay", config.optim.weight_decay >= 0, "must be >= 0"),
         ("optim.warmup_epochs", config.optim.warmup_epochs >= 0, "must be >= 0"),
         ("optim.min_lr", 0 <= config.optim.min_lr <= config.optim.lr, "must lie in [0, optim.lr]"),
+        ("optim.plateau_factor", 0 < config.optim.plateau_factor < 1, "must lie in (0, 1)"),
+        ("optim.plateau_patience", config.optim.plateau_patience >= 0, "must be >= 0"),
+        (
+            "optim.warmup_epochs",
+            config.optim.schedule == "cosine" or config.optim.warmup_epochs == 0,
+            "must be 0 with optim.schedule=plateau (the plateau schedule has no warm-up)",
+        ),
         ("optim.grad_clip", config.optim.grad_clip >= 0, "must be >= 0"),
         ("train.epochs", config.train.epochs >= 1, "must be >= 1"),
         ("train.devices", config.train.devices >= 1, "must be >= 1"),

@@ -2,9 +2,10 @@
 (``[num_nodes, num_tasks]`` on a node-level one).
 
 Protocol (the paper's, as far as known): AdamW, linear warm-up then cosine decay stepped per
-optimizer step; validation and test metrics after every epoch, computed over the whole split (all
-processes' predictions gathered); the reported test score is the one at the epoch with the best
-validation score (earliest on ties).
+optimizer step (or ``optim.schedule: plateau``: the learning rate cut by a factor whenever the
+validation metric stalls, stepped per epoch after validation); validation and test metrics after
+every epoch, computed over the whole split (all processes' predictions gathered); the reported test
+score is the one at the epoch with the best validation score (earliest on ties).
 
 State that Lightning does not checkpoint is kept here and saved with every checkpoint: the
 per-epoch history, the loss accumulators and batch counter of the running epoch, and the global
@@ -283,6 +284,16 @@ class GraphPredictionModule(L.LightningModule):
     def configure_optimizers(self):
         optim = self.config.optim
         optimizer = torch.optim.AdamW(self.model.parameters(), lr=optim.lr, weight_decay=optim.weight_decay)
+        if optim.schedule == "plateau":
+            plateau = torch.optim.lr_scheduler.ReduceLROnPlateau(
+                optimizer,
+                mode="max" if self.info.higher_is_better else "min",
+                factor=optim.plateau_factor,
+                patience=optim.plateau_patience,
+                min_lr=optim.min_lr,
+            )
+            schedule = {"scheduler": plateau, "interval": "epoch", "monitor": "val/metric"}
+            return {"optimizer": optimizer, "lr_scheduler": schedule}
         total_steps = int(self.trainer.estimated_stepping_batches)
         steps_per_epoch = total_steps / max(1, self.trainer.max_epochs)
         warmup_steps = int(round(optim.warmup_epochs * steps_per_epoch))

@@ -190,6 +190,27 @@ def test_shipped_configs_load_and_build_their_model(dataset_dir):
     assert protocol.data.batch_size == hodgnn_batch
 
 
+def test_counting_configs_load_and_the_i2gnn_schedule_is_i2gnns():
+    for path in sorted((CONFIG_DIR / "counting").glob("*.yaml")):
+        assert load_config(path).data.name.startswith("counting-"), path
+    i2gnn = load_config(CONFIG_DIR / "counting" / "i2gnn_schedule.yaml")
+    # GraphPKU/I2GNN run_count.sh / .py: batch 256, 2000 epochs, lr 1e-3, ReduceLROnPlateau(0.9, 10, 1e-5)
+    optim = i2gnn.optim
+    assert (optim.schedule, optim.lr, optim.plateau_factor, optim.plateau_patience, optim.min_lr) == (
+        "plateau",
+        1e-3,
+        0.9,
+        10,
+        1e-5,
+    )
+    assert (optim.warmup_epochs, optim.weight_decay, i2gnn.data.batch_size, i2gnn.train.epochs) == (
+        0,
+        0,
+        256,
+        2000,
+    )
+
+
 def test_literal_fields_list_their_values_in_help():
     hints = typing.get_type_hints(SECTION_CLASSES["train"])
     for value in typing.get_args(hints["loss"]):

@@ -42,40 +42,45 @@ class Capture(L.Callback):
         self.loss = outputs["loss"].detach()
 
 
-@pytest.fixture(scope="module")
-def trained():
+def fit_mean_pool_linear(epochs: int, overrides: list[str], callbacks=()):
+    """Train :class:`MeanPoolLinear` on a small synthetic split, the whole training split per batch."""
     splits = load_synthetic_counts(num_graphs=30, min_nodes=5, max_nodes=8, seed=2, targets="cycle3,cycle4")
     graphs = {"train": list(splits.train), "val": list(splits.val), "test": list(splits.test)}
     config = load_config(
         None,
         [
-            "epochs=1",
+            f"epochs={epochs}",
             f"batch_size={len(graphs['train'])}",
             "eval_batch_size=4",
-            f"lr={LR}",
-            f"min_lr={MIN_LR}",
             "warmup_epochs=0",
             "progress_bar=false",
             "device=cpu",
+            *overrides,
         ],
     )
     torch.manual_seed(0)
     model = MeanPoolLinear(splits.info.node_dim, splits.info.num_tasks)
     module = GraphPredictionModule(model, splits.info, graphs, config, seed=0)
-    capture = Capture()
     trainer = L.Trainer(
         accelerator="cpu",
         devices=1,
-        max_epochs=1,
+        max_epochs=epochs,
         logger=False,
         enable_checkpointing=False,
         enable_progress_bar=False,
         enable_model_summary=False,
         num_sanity_val_steps=0,
         use_distributed_sampler=False,
-        callbacks=[capture],
+        callbacks=list(callbacks),
     )
     trainer.fit(module)
+    return module, graphs
+
+
+@pytest.fixture(scope="module")
+def trained():
+    capture = Capture()
+    module, graphs = fit_mean_pool_linear(1, [f"lr={LR}", f"min_lr={MIN_LR}"], [capture])
     return module, capture, graphs
 
 
@@ -122,3 +127,37 @@ def test_one_adamw_step_at_lr_then_the_cosine_floor(trained):
     assert module.history[0]["lr"] == pytest.approx(MIN_LR)
     assert module.best_entry() is module.history[0]
     assert module.num_parameters() == sum(p.numel() for p in before.values())
+
+
+def test_plateau_schedule_cuts_the_lr_after_the_validation_metric_stalls():
+    # a large step makes the validation MAE oscillate, so the schedule has plateaus to react to
+    factor, patience, floor = 0.5, 1, 0.01
+    module, _ = fit_mean_pool_linear(
+        12,
+        [
+            "lr=1.0",
+            "optim.schedule=plateau",
+            f"optim.plateau_factor={factor}",
+            f"optim.plateau_patience={patience}",
+            f"min_lr={floor}",
+        ],
+    )
+    # reference: torch's rule fed the recorded validation metrics (the lr of epoch e is set by epochs < e)
+    reference_optimizer = torch.optim.SGD([nn.Parameter(torch.zeros(1))], lr=1.0)
+    reference = torch.optim.lr_scheduler.ReduceLROnPlateau(
+        reference_optimizer, mode="min", factor=factor, patience=patience, min_lr=floor
+    )
+    expected = []
+    for entry in module.history:
+        expected.append(reference_optimizer.param_groups[0]["lr"])
+        reference.step(entry["val_metric"])
+    recorded = [entry["lr"] for entry in module.history]
+    assert recorded == pytest.approx(expected)
+    assert min(recorded) < 1.0  # the schedule did cut the learning rate in this run
+
+
+def test_plateau_schedule_refuses_a_warm_up():
+    from hodgnn.train.config import ConfigError
+
+    with pytest.raises(ConfigError, match="optim.warmup_epochs.*plateau"):
+        load_config(None, ["optim.schedule=plateau", "optim.warmup_epochs=5"])
