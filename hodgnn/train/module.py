@@ -37,6 +37,15 @@ EVAL_SPLITS = ("val", "test")
 CHECKPOINT_KEY = "hodgnn_state"
 
 
+def logged_name(key: str) -> str:
+    """The name an epoch's ``<split>_<field>`` value is logged under (``val_metric`` -> ``val/metric``)."""
+    return key.replace("_", "/", 1)
+
+
+MONITORED_METRIC = logged_name("val_metric")
+"""What the best checkpoint and the plateau schedule watch: the validation metric."""
+
+
 class NonFiniteLossError(RuntimeError):
     """The training loss became NaN or Inf; the message names the epoch and batch."""
 
@@ -278,7 +287,7 @@ class GraphPredictionModule(L.LightningModule):
         self._epoch_started_at = None
         self.history = [h for h in self.history if h["epoch"] != entry["epoch"]] + [entry]
         for key in ("val_metric", "test_metric", "val_loss"):
-            self.log(f"{key.replace('_', '/', 1)}", entry[key], prog_bar=key == "val_metric", sync_dist=False)
+            self.log(logged_name(key), entry[key], prog_bar=key == "val_metric", sync_dist=False)
 
     # ------------------------------------------------------------ optimiser
     def configure_optimizers(self):
@@ -292,7 +301,7 @@ class GraphPredictionModule(L.LightningModule):
                 patience=optim.plateau_patience,
                 min_lr=optim.min_lr,
             )
-            schedule = {"scheduler": plateau, "interval": "epoch", "monitor": "val/metric"}
+            schedule = {"scheduler": plateau, "interval": "epoch", "monitor": MONITORED_METRIC}
             return {"optimizer": optimizer, "lr_scheduler": schedule}
         total_steps = int(self.trainer.estimated_stepping_batches)
         steps_per_epoch = total_steps / max(1, self.trainer.max_epochs)

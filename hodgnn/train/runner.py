@@ -37,7 +37,7 @@ from hodgnn.io import atomic_write_json, atomic_write_text
 from hodgnn.train.config import ExperimentConfig, config_from_dict
 from hodgnn.train.distributed import is_global_zero
 from hodgnn.train.loaders import apply_transforms
-from hodgnn.train.module import GraphPredictionModule
+from hodgnn.train.module import MONITORED_METRIC, GraphPredictionModule
 from hodgnn.train.plots import plot_learning_curves
 from hodgnn.train.results import RESULTS_FILE, aggregate, markdown_table, read_json
 
@@ -159,7 +159,7 @@ def build_trainer(
     best = ModelCheckpoint(
         dirpath=checkpoint_dir,
         filename="best",
-        monitor="val/metric",
+        monitor=MONITORED_METRIC,
         mode="max" if higher_is_better else "min",
         save_top_k=1,
         save_last=False,
