@@ -12,7 +12,7 @@ from torch_geometric.loader import DataLoader
 
 from hodgnn.data.counting import count_substructures, count_substructures_per_node, load_counting
 from hodgnn.data.root import package_repo_dir, resolve_data_root
-from hodgnn.expressivity.counting import main, markdown_table, merge_reports
+from hodgnn.expressivity.counting import epoch_seconds, main, markdown_table, merge_reports
 from hodgnn.expressivity.models import build_variant, prepare_graphs, resolve_variant
 
 COUNTING_FILE = resolve_data_root() / "counting" / "random_graphs.npy"
@@ -38,9 +38,22 @@ def test_markdown_table_mean_and_std():
         "cycle4": {"a": {"test_mae": [0.2], "wall_s": 1.0}},
     }
     table = markdown_table(report).splitlines()
-    assert table[0] == "| model | cycle3 | cycle4 | wall time |"
+    assert table[0] == "| model | cycle3 | cycle4 | epoch time |"
     assert table[2] == "| a | 0.2000 ± 0.1414 | 0.2000 | 11 s |"
     assert table[3] == "| b | 0.5000 | - | 5 s |"
+
+
+def test_epoch_time_counts_every_epoch_of_a_resumed_run():
+    """A run resumed from ``last.ckpt`` has a short ``wall_s`` (the last process only); the table's
+    time is the epochs' time, summed over seeds."""
+    resumed = {
+        "test_mae": [0.1, 0.2],
+        "wall_s": 3.0,
+        "seconds_per_epoch": [2.0, 4.0],
+        "epochs_run": [500, 250],
+    }
+    assert epoch_seconds(resumed) == 2.0 * 500 + 4.0 * 250
+    assert markdown_table({"cycle3": {"a": resumed}}).splitlines()[2].endswith("| 2000 s |")
 
 
 @needs_data
