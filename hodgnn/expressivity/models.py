@@ -158,15 +158,22 @@ def cast_graphs(graphs: list, dtype: torch.dtype) -> list:
     return out
 
 
+RECORDED_ENVIRONMENT = ("HODGNN_MEMORY_BUDGET",)
+"""Environment variables that change what a run does (the memory guard decides which pairs run): a
+report's command line starts with those that are set, as shell assignments."""
+
+
 def report_header(benchmark: str, started: str, command: str, argv: list[str] | None) -> dict[str, Any]:
     """The first fields of every expressivity report: the benchmark, its start date, the machine and the
-    command line (``hodgnn <command> <argv>``, ``sys.argv`` when ``argv`` is ``None``)."""
+    command line (``hodgnn <command> <argv>``, ``sys.argv`` when ``argv`` is ``None``), preceded by the
+    set :data:`RECORDED_ENVIRONMENT` variables (``HODGNN_MEMORY_BUDGET=15e9 hodgnn brec ...``)."""
     arguments = argv if argv is not None else sys.argv[1:]
+    assignments = [f"{name}={os.environ[name]} " for name in RECORDED_ENVIRONMENT if os.environ.get(name)]
     return {
         "benchmark": benchmark,
         "date": started,
         "machine": machine_description(),
-        "command": f"hodgnn {command} " + " ".join(arguments),
+        "command": "".join(assignments) + f"hodgnn {command} " + " ".join(arguments),
     }
 
 

@@ -93,7 +93,8 @@ def test_cast_graphs_converts_floating_attributes_only():
     assert cast.edge_index.dtype == torch.long and graphs[0].x.dtype == torch.float32
 
 
-def test_reports_are_written_with_their_header(tmp_path):
+def test_reports_are_written_with_their_header(tmp_path, monkeypatch):
+    monkeypatch.delenv("HODGNN_MEMORY_BUDGET", raising=False)
     header = report_header("EXP", "2026-01-01 00:00 UTC", "separation", ["--models", "gin"])
     assert header == {
         "benchmark": "EXP",
@@ -107,6 +108,13 @@ def test_reports_are_written_with_their_header(tmp_path):
     assert (tmp_path / "r.md").read_text() == "| a |\n"
     write_report(payload, tmp_path / "only.json", None)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["only.json", "r.json", "r.md"]
+
+
+def test_report_command_carries_the_memory_budget(monkeypatch):
+    """A budget set in the environment decides which pairs run, so the recorded command repeats it."""
+    monkeypatch.setenv("HODGNN_MEMORY_BUDGET", "15e9")
+    header = report_header("BREC", "2026-01-01 00:00 UTC", "brec", ["--pairs", "352"])
+    assert header["command"] == "HODGNN_MEMORY_BUDGET=15e9 hodgnn brec --pairs 352"
 
 
 def test_combined_provenance_joins_each_field_once_in_order():
