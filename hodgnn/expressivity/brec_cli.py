@@ -117,7 +117,9 @@ def merge_reports(reports: Sequence[dict]) -> dict:
     pairs, in pair order, with summaries and wall time recomputed. The reports must share the RPC
     config, and a model must have the same options in each; a pair in several keeps its first evaluated
     record (a pair not run for memory in one report takes the record of a report that ran it). Dates,
-    machines and commands are joined (:func:`combined_provenance`).
+    machines and commands are joined (:func:`combined_provenance`). The merge is ``complete`` when every
+    report is, or when every model has a record of every pair in ``pair_ids`` (the pairs an interrupted
+    run left were run elsewhere).
     """
     if not reports:
         raise ValueError("nothing to merge")
@@ -134,10 +136,11 @@ def merge_reports(reports: Sequence[dict]) -> dict:
     for entry in models.values():
         _recount(entry)
     pair_ids = sorted({i for report in reports for i in report["pair_ids"]})
+    covered = all({p["pair_id"] for p in entry["pairs"]} >= set(pair_ids) for entry in models.values())
     return {
         "benchmark": reports[0]["benchmark"],
         **combined_provenance(reports),
-        "complete": all(r["complete"] for r in reports),
+        "complete": all(r["complete"] for r in reports) or covered,
         "config": config,
         "pair_ids": pair_ids,
         "category_titles": reports[0]["category_titles"],

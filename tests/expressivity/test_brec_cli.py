@@ -110,6 +110,27 @@ def test_merge_prefers_an_evaluated_record_to_a_not_run_one():
         assert merged["wall_s"] == pytest.approx(7.0)
 
 
+def test_merge_is_complete_once_the_pairs_of_an_interrupted_run_ran_elsewhere():
+    def record(pair_ids: list[int], run: list[int], complete: bool) -> dict:
+        pairs = [asdict(PairResult(i, "basic", 1.0, 1.0, False, True, False, 2, 0.1, 1.0)) for i in run]
+        return {
+            "benchmark": "BREC",
+            "date": "d",
+            "machine": "m",
+            "command": "c",
+            "complete": complete,
+            "config": asdict(RPCConfig()),
+            "pair_ids": pair_ids,
+            "category_titles": {},
+            "models": {"gin": {"model": "gin", "options": {}, "description": "", "pairs": pairs}},
+        }
+
+    interrupted = record([0, 1, 2], [0], complete=False)
+    assert merge_reports([interrupted, record([1], [1], True)])["complete"] is False  # pair 2 missing
+    assert merge_reports([interrupted, record([1, 2], [1, 2], True)])["complete"] is True
+    assert merge_reports([record([0], [0], True), record([1], [1], True)])["complete"] is True
+
+
 def test_resumed_run_keeps_the_records_it_did_not_redo():
     """A resume with other --models or --pairs adds to the JSON: other models stay as they were, a
     model's earlier pairs outside the selection stay when its options match, the new record of a pair
