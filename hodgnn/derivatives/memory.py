@@ -81,6 +81,9 @@ from hodgnn.derivatives.rules import lower
 DEFAULT_MEMORY_BUDGET = 8 * 2**30
 """The memory budget in bytes when neither ``memory_budget=`` nor ``$HODGNN_MEMORY_BUDGET`` sets one."""
 
+MEMORY_BUDGET_VARIABLE = "HODGNN_MEMORY_BUDGET"
+"""The environment variable that sets the default memory budget (:func:`default_memory_budget`)."""
+
 
 # The names of the memory checks (a check's ``what``, the ``stop_at`` of :func:`recorded_estimates`).
 PAIR_SUPPORT = "the pair support"
@@ -95,7 +98,7 @@ CHECK_NAMES = (PAIR_SUPPORT, TRIPLE_SUPPORT, DERIVATIVE_TENSORS, MIXED_DERIVATIV
 def default_memory_budget() -> int:
     """``$HODGNN_MEMORY_BUDGET`` (bytes, ``1e9`` notation allowed; read at every call), else
     :data:`DEFAULT_MEMORY_BUDGET`."""
-    return int(float(os.environ.get("HODGNN_MEMORY_BUDGET", DEFAULT_MEMORY_BUDGET)))
+    return int(float(os.environ.get(MEMORY_BUDGET_VARIABLE, DEFAULT_MEMORY_BUDGET)))
 
 
 class MemoryBudgetError(RuntimeError):

@@ -36,6 +36,7 @@ import yaml
 from torch import nn
 
 from hodgnn.data.info import DatasetInfo
+from hodgnn.derivatives.memory import MEMORY_BUDGET_VARIABLE
 from hodgnn.environment import machine_description
 from hodgnn.io import atomic_write_json, atomic_write_text
 from hodgnn.train.loaders import apply_transforms
@@ -158,7 +159,7 @@ def cast_graphs(graphs: list, dtype: torch.dtype) -> list:
     return out
 
 
-RECORDED_ENVIRONMENT = ("HODGNN_MEMORY_BUDGET",)
+RECORDED_ENVIRONMENT = (MEMORY_BUDGET_VARIABLE,)
 """Environment variables that change what a run does (the memory guard decides which pairs run): a
 report's command line starts with those that are set, as shell assignments."""
 
