@@ -26,6 +26,7 @@ from hodgnn.expressivity.models import (
     combined_provenance,
     parse_overrides,
     parse_variants,
+    provenance_runs,
     report_header,
     write_report,
 )
@@ -116,8 +117,9 @@ def merge_reports(reports: Sequence[dict]) -> dict:
     """One report from several made in parallel (e.g. one process per block of pairs): every model's
     pairs, in pair order, with summaries and wall time recomputed. The reports must share the RPC
     config, and a model must have the same options in each; a pair in several keeps its first evaluated
-    record (a pair not run for memory in one report takes the record of a report that ran it). Dates,
-    machines and commands are joined (:func:`combined_provenance`). The merge is ``complete`` when every
+    record (a pair not run for memory in one report takes the record of a report that ran it). ``runs``
+    lists every source's date, machine and command (:func:`provenance_runs`), and ``date``, ``machine``
+    and ``command`` join them (:func:`combined_provenance`). The merge is ``complete`` when every
     report is, or when every model has a record of every pair in ``pair_ids`` (the pairs an interrupted
     run left were run elsewhere).
     """
@@ -137,9 +139,11 @@ def merge_reports(reports: Sequence[dict]) -> dict:
         _recount(entry)
     pair_ids = sorted({i for report in reports for i in report["pair_ids"]})
     covered = all({p["pair_id"] for p in entry["pairs"]} >= set(pair_ids) for entry in models.values())
+    runs = provenance_runs(reports)
     return {
         "benchmark": reports[0]["benchmark"],
-        **combined_provenance(reports),
+        **combined_provenance(runs),
+        "runs": runs,
         "complete": all(r["complete"] for r in reports) or covered,
         "config": config,
         "pair_ids": pair_ids,
@@ -187,9 +191,13 @@ def with_earlier_records(report: dict, previous: dict | None) -> dict:
 
 
 def resumed_header(earlier: dict, header: dict) -> dict:
-    """``header`` of a resumed run with the earlier record's provenance kept: its dates, machines and
-    commands come first, each once (:func:`combined_provenance`)."""
-    return {**header, **combined_provenance([earlier, header])}
+    """``header`` of a resumed run with the earlier record's provenance kept: its runs come first, then
+    this one, each once (:func:`provenance_runs`), and their dates, machines and commands are joined
+    (:func:`combined_provenance`)."""
+    if not earlier:
+        return header
+    runs = provenance_runs([earlier, header])
+    return {**header, **combined_provenance(runs), "runs": runs}
 
 
 def main(argv: list[str] | None = None) -> int:

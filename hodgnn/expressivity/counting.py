@@ -41,6 +41,7 @@ from hodgnn.expressivity.models import (
     combined_provenance,
     parse_overrides,
     parse_variants,
+    provenance_runs,
     report_header,
     write_report,
 )
@@ -152,7 +153,7 @@ def markdown_table(report: dict) -> str:
 def merge_reports(reports: Sequence[dict]) -> dict:
     """One record from several ``hodgnn counting`` records (e.g. one process per task): every (target,
     variant) entry, where a later record's entry replaces an earlier one's; ``runs`` lists the date,
-    machine and command of every source (a merged source contributes its own ``runs``), ``date``,
+    machine and command of every source (:func:`provenance_runs`), ``date``,
     ``machine`` and ``command`` join them (:func:`combined_provenance`), and the table is rendered
     again over the targets in the order they first appear.
     """
@@ -164,13 +165,12 @@ def merge_reports(reports: Sequence[dict]) -> dict:
             f"cannot merge graph-level and node-level counting records (levels {sorted(levels)})"
         )
     results: dict = {}
-    runs: list[dict] = []
     for report in reports:
         if "results" not in report:
             raise ValueError("not a `hodgnn counting` record (it has no 'results')")
-        runs.extend(report.get("runs") or [{k: report.get(k) for k in ("date", "machine", "command")}])
         for target, entries in report["results"].items():
             results.setdefault(target, {}).update(entries)
+    runs = provenance_runs(reports)
     return {
         "benchmark": reports[0]["benchmark"],
         "level": levels.pop(),

@@ -181,6 +181,19 @@ def report_header(benchmark: str, started: str, command: str, argv: list[str] | 
 PROVENANCE_SEPARATORS = {"date": ", ", "machine": " + ", "command": "; "}
 
 
+def provenance_runs(headers: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Every run behind several report headers, in order and each once, as ``{"date", "machine",
+    "command"}``: a header that lists its ``runs`` (a merged or resumed report) contributes those, any
+    other its own three fields. A merged record keeps this list, so every cell can be traced to the
+    machine and date of the command that made it."""
+    runs: list[dict[str, Any]] = []
+    for header in headers:
+        for run in header.get("runs") or [{key: header.get(key) for key in PROVENANCE_SEPARATORS}]:
+            if run not in runs:
+                runs.append(dict(run))
+    return runs
+
+
 def combined_provenance(headers: Sequence[Mapping[str, Any]]) -> dict[str, str]:
     """The ``date``, ``machine`` and ``command`` of several report headers as one header's fields, in
     order and each once: dates joined by ``", "``, machines by ``" + "``, commands by ``"; "``. A field

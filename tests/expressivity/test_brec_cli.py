@@ -101,6 +101,12 @@ def test_merge_prefers_an_evaluated_record_to_a_not_run_one():
     merged_header = merge_reports([report([evaluated]), {**report([second]), "machine": "m2", "date": "e"}])
     provenance = [merged_header[key] for key in ("date", "machine", "command")]
     assert provenance == ["d, e", "m + m2", "c"]
+    assert merged_header["runs"] == [
+        {"date": "d", "machine": "m", "command": "c"},
+        {"date": "e", "machine": "m2", "command": "c"},
+    ]  # which machine ran what stays traceable
+    again = merge_reports([merged_header, {**report([second]), "machine": "m3", "date": "f"}])
+    assert [run["machine"] for run in again["runs"]] == ["m", "m2", "m3"]
     for order in ((0, 1), (1, 0)):
         reports = [report([not_run, second]), report([evaluated])]
         merged = merge_reports([reports[i] for i in order])["models"]["gin"]
@@ -171,6 +177,15 @@ def test_resumed_header_keeps_the_earlier_dates_commands_and_machines():
     earlier = {"date": "d1, d2", "command": "hodgnn brec a; hodgnn brec b", "machine": "m1"}
     new = {"benchmark": "BREC", "date": "d3", "command": "hodgnn brec b", "machine": "m1"}
     header = resumed_header(earlier, new)
-    assert header == {**new, "date": "d1, d2, d3", "command": "hodgnn brec a; hodgnn brec b", "machine": "m1"}
+    joined = {"date": "d1, d2, d3", "command": "hodgnn brec a; hodgnn brec b", "machine": "m1"}
+    assert {key: value for key, value in header.items() if key != "runs"} == {**new, **joined}
     assert resumed_header({}, new) == new
     assert resumed_header(earlier, {**new, "machine": "m2"})["machine"] == "m1 + m2"
+    assert header["runs"] == [
+        {"date": "d1, d2", "machine": "m1", "command": "hodgnn brec a; hodgnn brec b"},
+        {"date": "d3", "machine": "m1", "command": "hodgnn brec b"},
+    ]
+    # a second resume keeps every earlier run as its own entry
+    later = resumed_header(header, {**new, "date": "d4", "machine": "m2"})
+    assert [run["date"] for run in later["runs"]] == ["d1, d2", "d3", "d4"]
+    assert later["machine"] == "m1 + m2" and later["date"] == "d1, d2, d3, d4"

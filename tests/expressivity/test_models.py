@@ -20,6 +20,7 @@ from hodgnn.expressivity.models import (
     parse_overrides,
     parse_variants,
     prepare_graphs,
+    provenance_runs,
     report_header,
     resolve_variant,
     write_report,
@@ -115,6 +116,22 @@ def test_report_command_carries_the_memory_budget(monkeypatch):
     monkeypatch.setenv("HODGNN_MEMORY_BUDGET", "15e9")
     header = report_header("BREC", "2026-01-01 00:00 UTC", "brec", ["--pairs", "352"])
     assert header["command"] == "HODGNN_MEMORY_BUDGET=15e9 hodgnn brec --pairs 352"
+
+
+def test_provenance_runs_lists_every_source_run_once_in_order():
+    merged = {
+        "date": "d1, d2",
+        "runs": [
+            {"date": "d1", "machine": "m1", "command": "c1"},
+            {"date": "d2", "machine": "m2", "command": "c2"},
+        ],
+    }
+    single = {"date": "d3", "machine": "m1", "command": "c3", "benchmark": "ignored"}
+    runs = provenance_runs([merged, single, merged])
+    assert runs == [*merged["runs"], {"date": "d3", "machine": "m1", "command": "c3"}]
+    assert provenance_runs([{}]) == [{"date": None, "machine": None, "command": None}]
+    runs[0]["date"] = "changed"
+    assert merged["runs"][0]["date"] == "d1"  # the sources are not aliased
 
 
 def test_combined_provenance_joins_each_field_once_in_order():
