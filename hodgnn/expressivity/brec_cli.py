@@ -23,10 +23,9 @@ from hodgnn.environment import utc_now
 from hodgnn.expressivity.brec import PairResult, RPCConfig, run_brec, summarize
 from hodgnn.expressivity.models import (
     DEFAULT_MODELS,
-    combined_provenance,
+    merged_provenance,
     parse_overrides,
     parse_variants,
-    provenance_runs,
     report_header,
     write_report,
 )
@@ -118,8 +117,8 @@ def merge_reports(reports: Sequence[dict]) -> dict:
     pairs, in pair order, with summaries and wall time recomputed. The reports must share the RPC
     config, and a model must have the same options in each; a pair in several keeps its first evaluated
     record (a pair not run for memory in one report takes the record of a report that ran it). ``runs``
-    lists every source's date, machine and command (:func:`provenance_runs`), and ``date``, ``machine``
-    and ``command`` join them (:func:`combined_provenance`). The merge is ``complete`` when every
+    lists every source's date, machine and command, and ``date``, ``machine`` and ``command`` join them
+    (:func:`merged_provenance`). The merge is ``complete`` when every
     report is, or when every model has a record of every pair in ``pair_ids`` (the pairs an interrupted
     run left were run elsewhere).
     """
@@ -139,11 +138,9 @@ def merge_reports(reports: Sequence[dict]) -> dict:
         _recount(entry)
     pair_ids = sorted({i for report in reports for i in report["pair_ids"]})
     covered = all({p["pair_id"] for p in entry["pairs"]} >= set(pair_ids) for entry in models.values())
-    runs = provenance_runs(reports)
     return {
         "benchmark": reports[0]["benchmark"],
-        **combined_provenance(runs),
-        "runs": runs,
+        **merged_provenance(reports),
         "complete": all(r["complete"] for r in reports) or covered,
         "config": config,
         "pair_ids": pair_ids,
@@ -192,12 +189,10 @@ def with_earlier_records(report: dict, previous: dict | None) -> dict:
 
 def resumed_header(earlier: dict, header: dict) -> dict:
     """``header`` of a resumed run with the earlier record's provenance kept: its runs come first, then
-    this one, each once (:func:`provenance_runs`), and their dates, machines and commands are joined
-    (:func:`combined_provenance`)."""
+    this one, each once, and their dates, machines and commands are joined (:func:`merged_provenance`)."""
     if not earlier:
         return header
-    runs = provenance_runs([earlier, header])
-    return {**header, **combined_provenance(runs), "runs": runs}
+    return {**header, **merged_provenance([earlier, header])}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -38,10 +38,9 @@ from hodgnn.data.info import LEVELS
 from hodgnn.data.root import package_repo_dir
 from hodgnn.environment import utc_now
 from hodgnn.expressivity.models import (
-    combined_provenance,
+    merged_provenance,
     parse_overrides,
     parse_variants,
-    provenance_runs,
     report_header,
     write_report,
 )
@@ -153,9 +152,9 @@ def markdown_table(report: dict) -> str:
 def merge_reports(reports: Sequence[dict]) -> dict:
     """One record from several ``hodgnn counting`` records (e.g. one process per task): every (target,
     variant) entry, where a later record's entry replaces an earlier one's; ``runs`` lists the date,
-    machine and command of every source (:func:`provenance_runs`), ``date``,
-    ``machine`` and ``command`` join them (:func:`combined_provenance`), and the table is rendered
-    again over the targets in the order they first appear.
+    machine and command of every source, ``date``, ``machine`` and ``command`` join them
+    (:func:`merged_provenance`), and the table is rendered again over the targets in the order they
+    first appear.
     """
     if not reports:
         raise ValueError("nothing to merge")
@@ -170,12 +169,10 @@ def merge_reports(reports: Sequence[dict]) -> dict:
             raise ValueError("not a `hodgnn counting` record (it has no 'results')")
         for target, entries in report["results"].items():
             results.setdefault(target, {}).update(entries)
-    runs = provenance_runs(reports)
     return {
         "benchmark": reports[0]["benchmark"],
         "level": levels.pop(),
-        **combined_provenance(runs),
-        "runs": runs,
+        **merged_provenance(reports),
         "results": results,
         "markdown": markdown_table(results),
     }

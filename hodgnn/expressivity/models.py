@@ -206,6 +206,14 @@ def combined_provenance(headers: Sequence[Mapping[str, Any]]) -> dict[str, str]:
     return combined
 
 
+def merged_provenance(headers: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """The provenance fields of a record made from several (a merge, a resume): ``runs``, every source
+    run once (:func:`provenance_runs`), and ``date``, ``machine`` and ``command`` joining them
+    (:func:`combined_provenance`)."""
+    runs = provenance_runs(headers)
+    return {**combined_provenance(runs), "runs": runs}
+
+
 def write_report(
     payload: dict[str, Any], output: str | os.PathLike, markdown: str | os.PathLike | None
 ) -> None:
