@@ -13,6 +13,14 @@ not run, with that estimate.
     python -m benchmarks.brec_memory_guard              # hod2 on 4-vertex + distance-regular
     python -m benchmarks.brec_memory_guard --models hod2,ds_gnn --categories cfi
     python -m benchmarks.brec_memory_guard --render     # the page from the JSON only
+    python -m benchmarks.brec_memory_guard --measure 381,386   # and the real peak of a step on two
+
+With ``--measure`` (every pair, or the listed ones), each such pair that the guard lets through also
+runs one real RPC training step (forward, the separation loss, backward) on the same batch in a fresh
+process (:func:`step_worker` through :func:`benchmarks.common.run_isolated`), which reports the peak
+of the bytes held by tensors during the step and the peak resident set it added: how the estimate
+compares with what the step needs (the derivative estimates cover the engine, not the encoders and
+the downstream network, nor the allocator's overhead).
 
 Writes ``benchmarks/results/brec_memory_guard.json`` and ``docs/results/brec_memory_guard.md``.
 """
@@ -22,13 +30,14 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
 if __package__ in (None, ""):  # run as a script: make the ``benchmarks`` package importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.common import load_average, machine_summary
+from benchmarks.common import load_average, machine_summary, run_isolated
 from benchmarks.render import PAGES, fill, table, write_page
 from hodgnn.derivatives.memory import DERIVATIVE_TENSORS, MIXED_DERIVATIVE_TENSORS, SUBGRAPH_BAG
 from hodgnn.environment import utc_now
@@ -86,7 +95,42 @@ def dry_run_pair(variant, pair, config) -> dict[str, Any]:
     }
 
 
-def measure(models: list[str], pair_ids: list[int], threads: int, command: str, log=print) -> dict[str, Any]:
+def step_worker(model: str, pair_id: int, threads: int) -> dict[str, Any]:
+    """One RPC training step of ``model`` on the first batch of ``pair_id``, in this (fresh) process:
+    its tensor peak and resident-set peak (:func:`benchmarks.common.measure_peak_memory`) and time."""
+    import torch
+    from torch_geometric.loader import DataLoader
+
+    from benchmarks.common import measure_peak_memory
+    from hodgnn.data.brec import BRECDataset, brec_info
+    from hodgnn.expressivity.brec import RPCConfig, separation_loss
+    from hodgnn.expressivity.models import build_variant, cast_graphs, prepare_graphs, resolve_variant
+
+    torch.set_num_threads(threads)
+    config, pair = RPCConfig(), BRECDataset().pair(pair_id)
+    dtype = getattr(torch, config.dtype)
+    model_ = build_variant(resolve_variant(model), brec_info(config.output_dim), config.seed).to(dtype)
+    graphs = cast_graphs(prepare_graphs(model_, pair.graphs), dtype)
+    batch = next(iter(DataLoader(graphs, batch_size=config.batch_size, shuffle=False)))
+    model_.train()
+
+    def step() -> None:
+        separation_loss(model_(batch), config.margin).backward()
+
+    start = time.perf_counter()
+    peaks = measure_peak_memory(step)  # the step twice: resident set, then tensors under the profiler
+    return {"status": "ok", **peaks, "two_steps_s": time.perf_counter() - start}
+
+
+def measure(
+    models: list[str],
+    pair_ids: list[int],
+    threads: int,
+    command: str,
+    log=print,
+    measure_pairs: Collection[int] = (),
+    rss_limit: int | None = None,
+) -> dict[str, Any]:
     import torch
 
     from hodgnn.data.brec import BRECDataset
@@ -109,6 +153,11 @@ def measure(models: list[str], pair_ids: list[int], threads: int, command: str, 
                 f"{largest / 2**30:.2f} GiB, {'stopped by ' + r['stopped_by'] if r['stopped_by'] else 'runs'}"
                 f" ({r['dry_run_s']:.1f} s)"
             )
+            if pair_id in measure_pairs and r["stopped_by"] is None:
+                kwargs = {"model": name, "pair_id": pair_id, "threads": threads}
+                worker = "benchmarks.brec_memory_guard:step_worker"
+                r["step"] = run_isolated(worker, kwargs, rss_limit=rss_limit)
+                log(f"    one training step: {_step_cell(r['step'])}")
         records[name] = {"options": variant.options, "stop_check": stop_check(variant), "pairs": rows}
     return {
         "benchmark": "brec_memory_guard",
@@ -120,13 +169,32 @@ def measure(models: list[str], pair_ids: list[int], threads: int, command: str, 
         "load_average_before": load_average(),
         "budget_bytes": default_memory_budget(),
         "rpc_batch_size": config.batch_size,
+        "measured_steps": bool(measure_pairs),
         "models": records,
     }
+
+
+def _step_cell(step: dict[str, Any] | None) -> str:
+    """A measured step as ``tensor peak / resident-set increase`` in GiB, or why it has none."""
+    if step is None:
+        return "-"
+    if step.get("status") != "ok":
+        return f"{step.get('status')}: {step.get('error', '')}"
+    rss = step.get("rss_peak_bytes")
+    rss_text = f"{rss / 2**30:.2f}" if rss is not None else "n/a"
+    return f"{step['tensor_peak_bytes'] / 2**30:.2f} / {rss_text}"
 
 
 def render(payload: dict[str, Any]) -> str:
     gib = 2**30
     sections = []
+    if payload.get("measured_steps"):
+        sections.append(
+            "Measured (`--measure`): for every pair the guard lets through, one real RPC training step"
+            " (forward, separation loss, backward) on the same batch in a fresh process: the peak of the"
+            " bytes held by tensors during the step (`torch.profiler` memory events) and the peak resident"
+            " set it added over the resident set before it (`VmHWM`).\n"
+        )
     for name, record in payload["models"].items():
         checks = list(dict.fromkeys(w for r in record["pairs"] for w in r["estimates_bytes"]))
         rows = []
@@ -136,9 +204,13 @@ def render(payload: dict[str, Any]) -> str:
                 f"{r['estimates_bytes'][w] / gib:.2f}" if w in r["estimates_bytes"] else "-" for w in checks
             ]
             cells.append(f"stopped: {r['stopped_by']}" if r["stopped_by"] else "runs")
+            if payload.get("measured_steps"):
+                cells.append(_step_cell(r.get("step")))
             rows.append(cells)
         stopped = sum(r["stopped_by"] is not None for r in record["pairs"])
         header = ["pair", "category", "nodes", "edges", *[f"{w} (GiB)" for w in checks], "guard"]
+        if payload.get("measured_steps"):
+            header.append("one step: tensor peak / resident-set increase (GiB)")
         sections.append(
             f"## {name} ({record['options']}): {stopped} of {len(record['pairs'])} pairs stopped\n"
         )
@@ -156,6 +228,16 @@ def render(payload: dict[str, Any]) -> str:
     )
 
 
+def _pair_list(text: str | None) -> list[int]:
+    """``"381,386"`` as ``[381, 386]``; ``None`` as no pairs."""
+    if text is None:
+        return []
+    try:
+        return [int(item) for item in text.split(",") if item.strip()]
+    except ValueError:
+        raise SystemExit(f"--measure: expected comma-separated pair ids, got {text!r}") from None
+
+
 def main(argv: list[str] | None = None) -> int:
     from hodgnn.data.brec import pair_ids_from_arguments
 
@@ -166,6 +248,20 @@ def main(argv: list[str] | None = None) -> int:
         "--pairs", default=None, help="explicit comma-separated pair ids (overrides --categories)"
     )
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument(
+        "--measure",
+        nargs="?",
+        const="all",
+        default=None,
+        help="also run one real training step on every pair (or the comma-separated pairs given) that"
+        " the guard lets through and record its peaks",
+    )
+    parser.add_argument(
+        "--rss-limit-gib",
+        type=float,
+        default=16.0,
+        help="kill a measured step above this resident set (GiB; default 16)",
+    )
     parser.add_argument("--render", action="store_true", help="only render the page from the JSON")
     args = parser.parse_args(argv)
     if not args.render:
@@ -173,7 +269,14 @@ def main(argv: list[str] | None = None) -> int:
         command = " ".join(
             ["python -m benchmarks.brec_memory_guard", *(argv if argv is not None else sys.argv[1:])]
         )
-        payload = measure(args.models.split(","), pair_ids, args.threads, command)
+        payload = measure(
+            args.models.split(","),
+            pair_ids,
+            args.threads,
+            command,
+            measure_pairs=pair_ids if args.measure == "all" else _pair_list(args.measure),
+            rss_limit=int(args.rss_limit_gib * 2**30),
+        )
         atomic_write_json(JSON_PATH, payload)
     print(f"wrote {write_page('brec_memory_guard')}")
     return 0

@@ -95,3 +95,50 @@ def test_brec_dry_run_stops_at_the_largest_tensors(model, monkeypatch):
     monkeypatch.setenv("HODGNN_MEMORY_BUDGET", "1")
     tiny = dry_run_pair(variant, pair, config)
     assert tiny["stopped_by"] == next(iter(tiny["estimates_bytes"])) and tiny["budget_bytes"] == 1
+
+
+def test_brec_measured_step_reports_its_peaks_and_renders():
+    """``--measure``'s worker runs one real RPC step and reports a positive tensor peak; the page shows
+    it beside the estimates (and a failed step's reason)."""
+    from hodgnn.data.root import resolve_data_root
+
+    brec_file = resolve_data_root() / "brec" / "brec_v3.npy.xz"
+    if not brec_file.is_file():
+        pytest.skip(f"{brec_file} not available")
+    from benchmarks.brec_memory_guard import render, step_worker
+
+    step = step_worker("hod_silu_m1", 0, threads=1)
+    assert step["status"] == "ok" and step["tensor_peak_bytes"] > 0
+    row = {"pair_id": 0, "category": "basic", "nodes": 10, "edges": 14, "stopped_by": None}
+    payload = {
+        "command": "c",
+        "date": "d",
+        "machine": "m",
+        "torch": "t",
+        "threads": 1,
+        "budget_bytes": 2**33,
+        "rpc_batch_size": 16,
+        "measured_steps": True,
+        "models": {
+            "hod_silu_m1": {
+                "options": {},
+                "pairs": [
+                    {
+                        **row,
+                        "estimates_bytes": {"the derivative tensors": 2**30},
+                        "step": {**step, "tensor_peak_bytes": 2**29},
+                    },
+                    {
+                        **row,
+                        "pair_id": 1,
+                        "estimates_bytes": {"the derivative tensors": 2**30},
+                        "step": {"status": "rss_limit", "error": "killed"},
+                    },
+                ],
+            }
+        },
+    }
+    text = render(payload)
+    assert "one step: tensor peak / resident-set increase (GiB)" in text
+    assert "| 0 | basic | 10 | 14 | 1.00 | runs | 0.50 / " in text
+    assert "| 1 | basic | 10 | 14 | 1.00 | runs | rss_limit: killed |" in text
