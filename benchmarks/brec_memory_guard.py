@@ -190,8 +190,9 @@ def render(payload: dict[str, Any]) -> str:
     sections = []
     if payload.get("measured_steps"):
         sections.append(
-            "Measured (`--measure`): for every pair the guard lets through, one real RPC training step"
-            " (forward, separation loss, backward) on the same batch in a fresh process: the peak of the"
+            "Measured (`--measure`, last column): for the pairs it lists that the guard lets through, one"
+            " real RPC training step (forward, separation loss, backward) on the same batch in a fresh"
+            " process: the peak of the"
             " bytes held by tensors during the step (`torch.profiler` memory events) and the peak resident"
             " set it added over the resident set before it (`VmHWM`).\n"
         )
